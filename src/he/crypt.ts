@@ -1,0 +1,98 @@
+import { HeError } from './errors.ts';
+import { Ciphertext, Plaintext } from './handles.ts';
+import type { EvaluationKeys, KeySet } from './keys.ts';
+
+function sameContext(keys: EvaluationKeys, pt: Plaintext, op: string): void {
+  if (keys.context.params.fingerprint !== pt.context.params.fingerprint) {
+    throw new HeError(
+      'HE_PRESET_MISMATCH',
+      `cannot ${op}: keys and plaintext belong to different parameter sets`,
+    );
+  }
+}
+
+/** Encrypts with the public key (what a server uses, e.g. to re-randomize results). */
+export function encryptPublic(keys: EvaluationKeys, pt: Plaintext): Ciphertext {
+  sameContext(keys, pt, 'encrypt');
+  const ctx = keys.context;
+  const seal = ctx._seal;
+  const enc = new seal.Encryptor(ctx._ctx, keys._publicKey);
+  const ct = new seal.Ciphertext();
+  try {
+    ctx._call('encrypt', () => enc.encrypt(pt._raw, ct));
+  } catch (e) {
+    ct.delete();
+    throw e;
+  } finally {
+    enc.delete();
+  }
+  return new Ciphertext(ctx, ct, pt.layout);
+}
+
+/** Encrypts with the secret key (smaller noise than public-key encryption). */
+export function encryptSymmetric(keys: KeySet, pt: Plaintext): Ciphertext {
+  sameContext(keys, pt, 'encrypt');
+  const ctx = keys.context;
+  const seal = ctx._seal;
+  const enc = new seal.Encryptor(ctx._ctx, keys._publicKey, keys._secretKey);
+  const ct = new seal.Ciphertext();
+  try {
+    ctx._call('encrypt', () => enc.encryptSymmetric(pt._raw, ct));
+  } catch (e) {
+    ct.delete();
+    throw e;
+  } finally {
+    enc.delete();
+  }
+  return new Ciphertext(ctx, ct, pt.layout);
+}
+
+/**
+ * Encrypts with the secret key straight to SEAL's seeded serialization: the second polynomial is
+ * replaced by a 64-byte PRNG seed, halving upload size. Uncompressed, as servers require.
+ */
+export function encryptSymmetricSeeded(keys: KeySet, pt: Plaintext): Uint8Array {
+  sameContext(keys, pt, 'encrypt');
+  const ctx = keys.context;
+  const seal = ctx._seal;
+  const enc = new seal.Encryptor(ctx._ctx, keys._publicKey, keys._secretKey);
+  try {
+    const s = ctx._call('encrypt', () => enc.encryptSymmetricSerializable(pt._raw));
+    try {
+      return new Uint8Array(s.saveToArray(seal.ComprModeType.none) as Uint8Array);
+    } finally {
+      s.delete();
+    }
+  } finally {
+    enc.delete();
+  }
+}
+
+/** Decrypts to a plaintext carrying the ciphertext's layout, level and scale. */
+export function decrypt(keys: KeySet, ct: Ciphertext): Plaintext {
+  if (keys.context.params.fingerprint !== ct.context.params.fingerprint) {
+    throw new HeError(
+      'HE_PRESET_MISMATCH',
+      'cannot decrypt: keys and ciphertext belong to different parameter sets',
+    );
+  }
+  const ctx = keys.context;
+  const seal = ctx._seal;
+  const dec = new seal.Decryptor(ctx._ctx, keys._secretKey);
+  const pt = new seal.Plaintext();
+  try {
+    ctx._call('decrypt', () => dec.decrypt(ct._raw, pt));
+  } catch (e) {
+    pt.delete();
+    throw e;
+  } finally {
+    dec.delete();
+  }
+  return new Plaintext(ctx, pt, ct.layout);
+}
+
+/** Uncompressed SEAL bytes of a ciphertext (what a server returns). */
+export function saveCiphertext(ct: Ciphertext): Uint8Array {
+  const seal = ct.context._seal;
+  return new Uint8Array(ct._raw.saveToArray(seal.ComprModeType.none) as Uint8Array);
+}
