@@ -31,7 +31,7 @@ export const PRESETS: Readonly<Record<string, Parameters>> = Object.freeze({
   'ckks-8192-coeff': createParameters({
     scheme: 'ckks',
     polyModulusDegree: 8192,
-    coeffModulusBits: [58, 58, 60],
+    coeffModulusBits: [60, 60, 60],
   }),
   'ckks-16384-d7': createParameters({
     scheme: 'ckks',
