@@ -11,6 +11,7 @@ export const NN_ERROR_CODES = [
   'NN_PREPROCESS_INVALID',
   'NN_SHAPE_MISMATCH',
   'NN_INVALID_ARGUMENT',
+  'NN_MODEL_INVALID',
 ] as const;
 
 /** One of {@link NN_ERROR_CODES}. */

@@ -1,4 +1,5 @@
 import type { CliCommand } from '../command.ts';
+import { trainCommand } from './train.ts';
 
 /** Every `blinddx` command, in the order `--help` lists them. */
-export const commands: readonly CliCommand[] = [];
+export const commands: readonly CliCommand[] = [trainCommand];
