@@ -100,7 +100,10 @@ export const trainCommand: CliCommand = {
         `  epoch ${String(r.epoch).padStart(3)}/${r.epochs}  train loss ${r.trainLoss.toFixed(4)}  val acc ${fmt(r.val.accuracy)}  val AUC ${fmt(r.val.auc)}  lr ${r.lr.toExponential(2)}  ${r.seconds.toFixed(1)}s${r.isBest ? '  * best' : ''}\n`,
       );
     };
-    const command = ['blinddx', 'train', ...process.argv.slice(3)].join(' ');
+    // Recorded in model.json with every effective option, so the run can be repeated exactly.
+    const command =
+      `blinddx train --dataset ${dataset} --out ${out} --epochs ${opts.epochs} --seed ${opts.seed}` +
+      ` --embedding-dim ${opts.embeddingDim} --width ${opts.width} --lr ${opts.lr} --batch-size ${opts.batchSize}`;
     try {
       const res = await trainSplitModel({
         dataset: dataset as MedMnistName,

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadSplitModelDir } from '../../../nn/train/evaluate.node.ts';
+import { main } from '../main.ts';
+
+test('blinddx train refuses missing or bad arguments with exit code 2', async () => {
+  const errors: string[] = [];
+  const orig = console.error;
+  console.error = (m: string) => errors.push(m);
+  try {
+    assert.equal(await main(['train', '--out', '/tmp/x']), 2);
+    assert.equal(await main(['train', '--dataset', 'cifar', '--out', '/tmp/x']), 2);
+    assert.equal(await main(['train', '--dataset', 'breastmnist', '--out', '/tmp/x', '--epochs', 'many']), 2);
+  } finally {
+    console.error = orig;
+  }
+  assert.match(errors.join('\n'), /--dataset/);
+});
+
+test('blinddx train writes backbone.onnx, head.json and a consistent model.json (tiny 1-epoch run)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'blinddx-train-'));
+  const out = join(dir, 'tiny');
+  const log = console.log;
+  const write = process.stderr.write;
+  console.log = () => {};
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  try {
+    const code = await main([
+      'train',
+      '--dataset',
+      'breastmnist',
+      '--out',
+      out,
+      '--epochs',
+      '1',
+      '--width',
+      '4',
+      '--embedding-dim',
+      '8',
+    ]);
+    assert.equal(code, 0);
+  } finally {
+    console.log = log;
+    process.stderr.write = write;
+  }
+  try {
+    for (const f of ['backbone.onnx', 'head.json', 'model.json']) assert.ok(existsSync(join(out, f)), f);
+    const { manifest, head } = loadSplitModelDir(out);
+    assert.equal(manifest.name, 'tiny');
+    assert.equal(manifest.embeddingDim, 8);
+    assert.equal(head.inputDim, 8);
+    assert.equal(manifest.metrics.test.n, 156);
+    assert.match(manifest.training.command, /--embedding-dim 8/);
+    assert.deepEqual(JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')).classes, [
+      'malignant',
+      'normal, benign',
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
