@@ -70,9 +70,9 @@ export class Histogram implements _Metric {
   render(): string[] {
     const out = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
     for (const [k, s] of this.#series) {
-      this.buckets.forEach((b, i) =>
-        out.push(`${_series(`${this.name}_bucket`, k, `le="${b}"`)} ${s.counts[i]}`),
-      );
+      this.buckets.forEach((b, i) => {
+        out.push(`${_series(`${this.name}_bucket`, k, `le="${b}"`)} ${s.counts[i]}`);
+      });
       out.push(`${_series(`${this.name}_bucket`, k, 'le="+Inf"')} ${s.count}`);
       out.push(`${_series(`${this.name}_sum`, k)} ${s.sum}`);
       out.push(`${_series(`${this.name}_count`, k)} ${s.count}`);
