@@ -1,0 +1,139 @@
+import type { Stage } from './plan.ts';
+
+/**
+ * The slot operations a plan needs, over some value type T (a ciphertext, or a simulated slot
+ * vector). One executor drives every backend, so the simulated and encrypted runs perform the
+ * same operations in the same order. Every method returns a new value; the caller frees inputs.
+ */
+export interface SlotBackend<T> {
+  /** Left rotation by `step` slots. */
+  rotate(x: T, step: number): T;
+  /** x ⊙ values (values repeated with `period`), not rescaled; `key` names the plaintext for caching. */
+  mulPlain(x: T, key: string, values: readonly number[], period: number): T;
+  /** x + values at x's level and scale. */
+  addPlain(x: T, key: string, values: readonly number[], period: number): T;
+  add(a: T, b: T): T;
+  /** x², relinearized, not rescaled. */
+  square(x: T): T;
+  rescale(x: T): T;
+  free(x: T): void;
+}
+
+/** Counts of operations run, for reports. */
+export interface OpCounts {
+  rotations: number;
+  plainMultiplications: number;
+  squares: number;
+  rescales: number;
+}
+
+/**
+ * Runs a plan's stages on one input. `counts`, when given, is incremented.
+ *
+ * @example
+ * const out = runStages(backend, serverPlan.stages, ct);
+ */
+export function runStages<T>(be: SlotBackend<T>, stages: readonly Stage[], input: T, counts?: OpCounts): T {
+  const c = counts ?? { rotations: 0, plainMultiplications: 0, squares: 0, rescales: 0 };
+  const rot = (x: T, s: number) => {
+    c.rotations++;
+    return be.rotate(x, s);
+  };
+  const mul = (x: T, key: string, v: readonly number[], p: number) => {
+    c.plainMultiplications++;
+    return be.mulPlain(x, key, v, p);
+  };
+  const rescale = (x: T) => {
+    c.rescales++;
+    return be.rescale(x);
+  };
+  const accumulate = (acc: T | undefined, v: T): T => {
+    if (acc === undefined) return v;
+    const s = be.add(acc, v);
+    be.free(acc);
+    be.free(v);
+    return s;
+  };
+  const tree = (y: T, steps: readonly number[]): T => {
+    for (const step of steps) {
+      const r = rot(y, step);
+      const s = be.add(y, r);
+      be.free(r);
+      be.free(y);
+      y = s;
+    }
+    return y;
+  };
+  let x = input;
+  let owned = false; // the caller owns `input`
+  stages.forEach((st, si) => {
+    let y: T;
+    switch (st.kind) {
+      case 'im2col-conv': {
+        let acc: T | undefined;
+        st.weights.forEach((w, r) => {
+          const xr = r === 0 ? x : rot(x, st.rotations[r - 1]);
+          acc = accumulate(acc, mul(xr, `${si}.w${r}`, w, st.period));
+          if (r > 0) be.free(xr);
+        });
+        const r = rescale(acc!);
+        be.free(acc!);
+        y = tree(r, st.reduceSteps);
+        const withBias = be.addPlain(y, `${si}.bias`, st.bias, st.outPeriod);
+        be.free(y);
+        y = withBias;
+        break;
+      }
+      case 'linear': {
+        const babies = new Map<number, T>();
+        for (const b of st.babySteps) babies.set(b, b === 0 ? x : rot(x, b));
+        let acc: T | undefined;
+        st.giants.forEach((g, gi) => {
+          let inner: T | undefined;
+          g.terms.forEach((term, ti) => {
+            inner = accumulate(
+              inner,
+              mul(babies.get(term.baby)!, `${si}.g${gi}.${ti}`, term.values, st.period),
+            );
+          });
+          if (g.step !== 0) {
+            const r = rot(inner!, g.step);
+            be.free(inner!);
+            inner = r;
+          }
+          acc = accumulate(acc, inner!);
+        });
+        for (const [b, v] of babies) if (b !== 0) be.free(v);
+        const r = rescale(acc!);
+        be.free(acc!);
+        y = tree(r, st.reduceSteps);
+        const withBias = be.addPlain(y, `${si}.bias`, st.bias, st.outPeriod);
+        be.free(y);
+        y = withBias;
+        break;
+      }
+      case 'square': {
+        let u = x;
+        if (st.shift !== 0) u = be.addPlain(x, `${si}.shift`, [st.shift], 1);
+        c.squares++;
+        const sq = be.square(u);
+        if (u !== x) be.free(u);
+        y = rescale(sq);
+        be.free(sq);
+        break;
+      }
+      case 'affine': {
+        const p = mul(x, `${si}.scale`, st.scale, st.period);
+        const r = rescale(p);
+        be.free(p);
+        y = be.addPlain(r, `${si}.bias`, st.bias, st.period);
+        be.free(r);
+        break;
+      }
+    }
+    if (owned) be.free(x);
+    x = y;
+    owned = true;
+  });
+  return x;
+}

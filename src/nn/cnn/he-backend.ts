@@ -1,0 +1,77 @@
+import type { HeContext } from '../../he/context.ts';
+import { encodeSlots } from '../../he/encoder.ts';
+import type { Evaluator } from '../../he/evaluator.ts';
+import type { Ciphertext, Plaintext } from '../../he/handles.ts';
+import type { SlotBackend } from './executor.ts';
+
+/**
+ * The encrypted backend: {@link SlotBackend} over the `he` layer's Evaluator.
+ *
+ * Exact-scale rule: a plaintext factor is encoded at scale = the last prime q of the ciphertext's
+ * level, so multiply-then-rescale returns exactly the scale it started from; a linear stage never
+ * drifts the scale, and biases are encoded at the ciphertext's current scale.
+ *
+ * Plaintexts are cached by stage key, level and scale: the weights are encoded once per session
+ * (the server's "encoded plan"), not per image. Dispose the backend to free them.
+ */
+export class HeBackend implements SlotBackend<Ciphertext> {
+  readonly ctx: HeContext;
+  readonly ev: Evaluator;
+  readonly #cache = new Map<string, Plaintext>();
+
+  constructor(ctx: HeContext, ev: Evaluator) {
+    this.ctx = ctx;
+    this.ev = ev;
+  }
+
+  /** Number of cached (encoded) plaintexts. */
+  get cachedPlaintexts(): number {
+    return this.#cache.size;
+  }
+
+  #plain(key: string, values: readonly number[], period: number, level: number, scale: number): Plaintext {
+    const k = `${key}@${level}@${scale}`;
+    let p = this.#cache.get(k);
+    if (p === undefined) {
+      p = encodeSlots(this.ctx, values, { level, scale, period });
+      this.#cache.set(k, p);
+    }
+    return p;
+  }
+
+  rotate(x: Ciphertext, step: number): Ciphertext {
+    return this.ev.rotate(x, step);
+  }
+
+  mulPlain(x: Ciphertext, key: string, values: readonly number[], period: number): Ciphertext {
+    const level = x.level;
+    const q = Number(this.ctx.level(level).primes.at(-1)!);
+    return this.ev.multiplyPlain(x, this.#plain(key, values, period, level, q));
+  }
+
+  addPlain(x: Ciphertext, key: string, values: readonly number[], period: number): Ciphertext {
+    return this.ev.addPlain(x, this.#plain(key, values, period, x.level, x.scale));
+  }
+
+  add(a: Ciphertext, b: Ciphertext): Ciphertext {
+    return this.ev.add(a, b);
+  }
+
+  square(x: Ciphertext): Ciphertext {
+    using sq = this.ev.square(x);
+    return this.ev.relinearize(sq);
+  }
+
+  rescale(x: Ciphertext): Ciphertext {
+    return this.ev.rescale(x);
+  }
+
+  free(x: Ciphertext): void {
+    x[Symbol.dispose]();
+  }
+
+  [Symbol.dispose](): void {
+    for (const p of this.#cache.values()) p[Symbol.dispose]();
+    this.#cache.clear();
+  }
+}

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { NnError } from '../errors.ts';
+import { packInput } from './client.ts';
+import { runStages } from './executor.ts';
+import type { CnnLayer, CnnModel } from './ir.ts';
+import { loadClientPlan, loadServerPlan } from './plan.ts';
+import { planCnn } from './planner.ts';
+import { referenceForward } from './reference.ts';
+import { SimBackend } from './sim-backend.ts';
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  };
+}
+const rand = (n: number, r: () => number, k = 1) => Array.from({ length: n }, () => r() * k);
+
+function model(inputShape: number[], layers: CnnLayer[]): CnnModel {
+  return { format: 'blinddx-cnn', version: 1, name: 'test', inputShape, layers };
+}
+
+/** Runs the plan on the noiseless simulator and compares with the float64 reference. */
+function checkExact(m: CnnModel, seed: number, tol = 1e-9): ReturnType<typeof planCnn> {
+  const plan = planCnn(m);
+  const r = rng(seed);
+  const pixels = rand(
+    m.inputShape.reduce((a, b) => a * b, 1),
+    r,
+    2,
+  );
+  const sim = new SimBackend(
+    { ...plan.client.params, scaleBits: plan.client.params.scaleBits! },
+    { noise: false },
+  );
+  const out = sim.decrypt(
+    runStages(sim, plan.server.stages, sim.encrypt(packInput(plan.client, pixels), plan.client.input.period)),
+  );
+  const want = referenceForward(m, Float64Array.from(pixels));
+  assert.equal(plan.client.output.positions.length, want.length);
+  plan.client.output.positions.forEach((p, i) => {
+    assert.ok(
+      Math.abs(out[p] - want[i]) <= tol * Math.max(1, Math.abs(want[i])),
+      `output ${i}: ${out[p]} vs ${want[i]}`,
+    );
+  });
+  return plan;
+}
+
+test('TenSEAL MNIST shape: im2col conv + BSGS dense layers, depth 5 at N=8192 with 22 Galois steps', () => {
+  const r = rng(1);
+  const m = model(
+    [1, 28, 28],
+    [
+      {
+        op: 'conv2d',
+        inChannels: 1,
+        outChannels: 4,
+        kernel: [7, 7],
+        stride: [3, 3],
+        padding: [0, 0],
+        weight: rand(196, r, 0.5),
+        bias: rand(4, r),
+      },
+      { op: 'poly', coeffs: [0, 0, 1] },
+      { op: 'flatten' },
+      { op: 'dense', inFeatures: 256, outFeatures: 64, weight: rand(256 * 64, r, 0.1), bias: rand(64, r) },
+      { op: 'poly', coeffs: [0, 0, 1] },
+      { op: 'dense', inFeatures: 64, outFeatures: 10, weight: rand(640, r, 0.1), bias: rand(10, r) },
+    ],
+  );
+  const plan = checkExact(m, 2);
+  assert.equal(plan.stats.depth, 5);
+  assert.equal(plan.client.params.polyModulusDegree, 8192);
+  assert.deepEqual(plan.client.params.coeffModulusBits, [38, 28, 28, 28, 28, 28, 38]);
+  assert.equal(plan.client.preset, undefined);
+  assert.equal(plan.client.input.kind, 'im2col');
+  assert.ok(plan.stats.galoisKeys <= 22, `galois keys ${plan.stats.galoisKeys}`);
+  assert.ok(plan.stats.rotations <= 31, `rotations ${plan.stats.rotations}`);
+});
+
+test('degree-2 polynomials, padding, avgpool, second conv and global pool plan and match the reference', () => {
+  const r = rng(3);
+  const m = model(
+    [2, 8, 8],
+    [
+      {
+        op: 'conv2d',
+        inChannels: 2,
+        outChannels: 3,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1],
+        weight: rand(54, r),
+        bias: rand(3, r),
+      },
+      {
+        op: 'batchnorm',
+        gamma: [1, 0.5, 2],
+        beta: [0.1, 0, -0.1],
+        mean: [0, 0.2, 0],
+        variance: [1, 2, 0.5],
+        epsilon: 1e-5,
+      },
+      { op: 'poly', coeffs: [0.1, 0.5, 0.25] },
+      { op: 'avgpool2d', kernel: [2, 2], stride: [2, 2], padding: [0, 0] },
+      {
+        op: 'conv2d',
+        inChannels: 3,
+        outChannels: 4,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [0, 0],
+        weight: rand(108, r),
+        bias: rand(4, r),
+      },
+      { op: 'poly', coeffs: [0, 0, 1] },
+      { op: 'globalavgpool' },
+      { op: 'dense', inFeatures: 4, outFeatures: 3, weight: rand(12, r), bias: rand(3, r) },
+      { op: 'poly', coeffs: [1, -0.5, 2] },
+    ],
+  );
+  const plan = checkExact(m, 4);
+  // im2col conv, fused avgpool+conv, fused gap+dense, three squares, one final affine
+  assert.equal(plan.stats.depth, 7);
+});
+
+test('a model without convolution packs its input as a vector', () => {
+  const r = rng(5);
+  const m = model(
+    [20],
+    [
+      { op: 'dense', inFeatures: 20, outFeatures: 7, weight: rand(140, r), bias: rand(7, r) },
+      { op: 'poly', coeffs: [0, 1, 1] },
+      { op: 'dense', inFeatures: 7, outFeatures: 2, weight: rand(14, r) },
+    ],
+  );
+  const plan = checkExact(m, 6);
+  assert.equal(plan.client.input.kind, 'vector');
+});
+
+test('unsupported constructs are all reported at once; artifacts round-trip through JSON', () => {
+  const m = model(
+    [4],
+    [
+      { op: 'poly', coeffs: [0, 0, 0, 1] },
+      { op: 'add', from: -1 },
+    ],
+  );
+  assert.throws(
+    () => planCnn(m),
+    (e: unknown) =>
+      e instanceof NnError && /layer 0 \(poly\)/.test(e.message) && /layer 1 \(add\)/.test(e.message),
+  );
+  const ok = planCnn(
+    model([4], [{ op: 'dense', inFeatures: 4, outFeatures: 2, weight: [1, 2, 3, 4, 5, 6, 7, 8] }]),
+  );
+  assert.deepEqual(loadClientPlan(JSON.parse(JSON.stringify(ok.client))), ok.client);
+  assert.deepEqual(loadServerPlan(JSON.parse(JSON.stringify(ok.server))), ok.server);
+  assert.throws(() => loadServerPlan({ ...ok.server, version: 99 }), NnError);
+  assert.throws(() => loadClientPlan(ok.server), NnError);
+});

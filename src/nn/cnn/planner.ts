@@ -1,0 +1,198 @@
+import { nextPow2 } from '../../he/encoder.ts';
+import { NnError } from '../errors.ts';
+import { type AffineMap, affineOf, isAffineLayer } from './affine.ts';
+import { planLinear, stageSteps } from './diagonal.ts';
+import { foldBatchNorm } from './fold-batchnorm.ts';
+import { planIm2colConv } from './im2col.ts';
+import { type CnnLayer, type CnnModel, modelShapes, type Shape, shapeSize } from './ir.ts';
+import { chooseCnnParameters } from './parameters.ts';
+import { CNN_PLAN_VERSION, type CnnPlan, type InputLayout, type Stage } from './plan.ts';
+
+/** Planner options. */
+export interface PlanOptions {
+  /** Least acceptable CKKS scale in bits (default 26). */
+  readonly minScaleBits?: number;
+  /** Integer bits reserved for outputs (default 10). */
+  readonly integerBits?: number;
+  /** Pack the first convolution by im2col (default true). */
+  readonly im2col?: boolean;
+}
+
+/** Slots of the largest ring the planner considers; packing never needs more. */
+const MAX_SLOTS = 16384;
+
+/**
+ * Compiles a model into an encrypted-inference plan without any key: folds BatchNorm, fuses runs of
+ * affine layers into one matrix each, packs the first convolution by im2col, turns every other
+ * linear run into a baby-step/giant-step diagonal product, evaluates each degree-2 polynomial as
+ * one square (its scale and offset folded into the next linear stage), counts levels, picks the
+ * smallest 128-bit parameters and lists the exact Galois steps.
+ *
+ * Unsupported constructs are all reported together in one `NN_INVALID_ARGUMENT` error.
+ *
+ * @example
+ * const plan = planCnn(model);
+ * plan.client.galoisSteps; // what the client must make keys for
+ */
+export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
+  const model = foldBatchNorm(input);
+  const shapes = modelShapes(model);
+  const problems: string[] = [];
+  model.layers.forEach((l, i) => {
+    if (l.op === 'add')
+      problems.push(`layer ${i} (add): residual connections are not supported by the encrypted planner yet`);
+    if (l.op === 'poly' && l.coeffs.length > 3) {
+      problems.push(`layer ${i} (poly): degree ${l.coeffs.length - 1} > 2 (use x² or a degree-2 polynomial)`);
+    }
+  });
+  if (problems.length > 0)
+    throw new NnError('NN_INVALID_ARGUMENT', `cannot plan "${model.name}":\n  ${problems.join('\n  ')}`);
+
+  // Segment into affine runs and degree-2 activations.
+  type Segment =
+    | { kind: 'affine'; layers: CnnLayer[]; inShape: Shape }
+    | { kind: 'poly'; coeffs: readonly number[] };
+  const segments: Segment[] = [];
+  model.layers.forEach((l, i) => {
+    if (isAffineLayer(l)) {
+      const last = segments.at(-1);
+      if (last?.kind === 'affine') last.layers.push(l);
+      else segments.push({ kind: 'affine', layers: [l], inShape: shapes[i] });
+    } else if (l.op === 'poly') {
+      const [c0 = 0, c1 = 0, c2 = 0] = l.coeffs;
+      segments.push({ kind: 'poly', coeffs: [c0, c1, c2] });
+    }
+  });
+
+  const stages: Stage[] = [];
+  let positions: number[];
+  let period: number;
+  let inputLayout: InputLayout;
+  let seg = 0;
+  const first = segments[0];
+  if (
+    first.kind === 'affine' &&
+    first.layers[0].op === 'conv2d' &&
+    model.inputShape.length === 3 &&
+    opts.im2col !== false
+  ) {
+    const conv = first.layers[0];
+    const r = planIm2colConv(conv, model.inputShape, MAX_SLOTS);
+    stages.push(r.stage);
+    inputLayout = r.input;
+    positions = r.outPositions;
+    period = r.stage.kind === 'im2col-conv' ? r.stage.outPeriod : r.input.period;
+    const rest = first.layers.slice(1);
+    if (rest.length > 0)
+      segments[0] = { kind: 'affine', layers: rest, inShape: modelShapes({ ...model, layers: [conv] })[1] };
+    else seg = 1;
+  } else {
+    const n = shapeSize(model.inputShape);
+    period = nextPow2(n);
+    inputLayout = { kind: 'vector', size: n, period };
+    positions = Array.from({ length: n }, (_, i) => i);
+  }
+
+  // Pending elementwise a·x + b left by a square, to fold into the next linear stage.
+  let pending: { a: number; b: number } | undefined;
+  for (; seg < segments.length; seg++) {
+    const s = segments[seg];
+    if (s.kind === 'affine') {
+      let map = affineOf(s.layers, s.inShape);
+      if (pending) map = foldInput(map, pending.a, pending.b);
+      pending = undefined;
+      const r = planLinear(map, positions, period, MAX_SLOTS);
+      stages.push(r.stage);
+      positions = r.outPositions;
+      period = r.stage.outPeriod;
+    } else {
+      if (pending) {
+        stages.push(affineStage(pending, period));
+        pending = undefined;
+      }
+      const [c0, c1, c2] = s.coeffs;
+      if (c2 === 0) {
+        // Degree ≤ 1 polynomials are affine layers; isAffineLayer kept them out of here.
+        throw new NnError(
+          'NN_INVALID_ARGUMENT',
+          'cannot plan: internal error, affine polynomial in an activation slot',
+        );
+      }
+      // c2·x² + c1·x + c0 = c2·(x + β)² + γ: one square, the rest is elementwise affine.
+      const beta = c1 / (2 * c2);
+      stages.push({ kind: 'square', shift: beta, period });
+      pending = { a: c2, b: c0 - c2 * beta * beta };
+    }
+  }
+  if (pending && (pending.a !== 1 || pending.b !== 0)) stages.push(affineStage(pending, period));
+
+  const maxPeriod = Math.max(inputLayout.period, ...stages.map((st) => st.period));
+  const depth = stages.length;
+  const chosen = chooseCnnParameters({
+    depth,
+    slots: maxPeriod,
+    ...(opts.minScaleBits !== undefined ? { minScaleBits: opts.minScaleBits } : {}),
+    ...(opts.integerBits !== undefined ? { integerBits: opts.integerBits } : {}),
+  });
+  const steps = [...new Set(stages.flatMap(stageSteps))].sort((a, b) => a - b);
+  const relin = stages.some((st) => st.kind === 'square');
+  const stats = {
+    depth,
+    rotations: stages.reduce((acc, st) => acc + stageSteps(st).length, 0),
+    plainMultiplications: stages.reduce(
+      (acc, st) =>
+        acc +
+        (st.kind === 'im2col-conv'
+          ? st.weights.length
+          : st.kind === 'linear'
+            ? st.giants.reduce((a, g) => a + g.terms.length, 0)
+            : st.kind === 'affine'
+              ? 1
+              : 0),
+      0,
+    ),
+    ciphertextMultiplications: stages.filter((st) => st.kind === 'square').length,
+    galoisKeys: steps.length,
+  };
+  const common = { version: CNN_PLAN_VERSION, model: model.name, params: chosen.literal };
+  return {
+    client: {
+      format: 'blinddx-cnn-client',
+      ...common,
+      ...(chosen.preset ? { preset: chosen.preset } : {}),
+      ...(model.preprocessing ? { preprocessing: model.preprocessing } : {}),
+      input: inputLayout,
+      output: { period, positions },
+      galoisSteps: steps,
+      relin,
+      ...(model.classes ? { classes: model.classes } : {}),
+    },
+    server: { format: 'blinddx-cnn-server', ...common, stages, galoisSteps: steps },
+    stats,
+  };
+}
+
+/** Folds y = a·u + b (elementwise, u the input) into M: M' = a·M, b' = b + b·M·1. */
+function foldInput(map: AffineMap, a: number, b: number): AffineMap {
+  const matrix = new Float64Array(map.matrix.length);
+  const bias = Float64Array.from(map.bias);
+  for (let i = 0; i < map.m; i++) {
+    let rowSum = 0;
+    for (let j = 0; j < map.n; j++) {
+      const w = map.matrix[i * map.n + j];
+      matrix[i * map.n + j] = a * w;
+      rowSum += w;
+    }
+    bias[i] += b * rowSum;
+  }
+  return { ...map, matrix, bias };
+}
+
+function affineStage(p: { a: number; b: number }, period: number): Stage {
+  return {
+    kind: 'affine',
+    period,
+    scale: new Array<number>(period).fill(p.a),
+    bias: new Array<number>(period).fill(p.b),
+  };
+}
