@@ -196,18 +196,27 @@ function galoisElements(ctx: HeContext, steps: readonly number[]): Map<number, n
  * byte is read before the declared size so that a compressed payload, bomb or not, is always
  * refused as `HE_COMPRESSED` and never handed to SEAL's inflater.
  */
-function checkSealHeader(bytes: Uint8Array, what: string, exactLength: boolean): number {
+function checkSealHeader(bytes: Uint8Array, what: string, exactLength: boolean, nested: boolean): number {
   if (bytes.length < SEAL_HEADER_BYTES) {
     fail('HE_MALFORMED', what, `${bytes.length} bytes is shorter than a SEAL header`);
   }
   const v = dataView(bytes);
-  if (v.getUint16(0, true) !== SEAL_MAGIC) fail('HE_BAD_MAGIC', what, 'not a SEAL serialization (bad magic)');
+  // Magic and version identify the format of the whole input; inside an object whose outer header
+  // was fine, a bad one is damage (HE_MALFORMED), not a foreign format.
+  if (v.getUint16(0, true) !== SEAL_MAGIC) {
+    fail(nested ? 'HE_MALFORMED' : 'HE_BAD_MAGIC', what, 'not a SEAL serialization (bad magic)');
+  }
   if (v.getUint8(2) !== SEAL_HEADER_BYTES) fail('HE_MALFORMED', what, 'unexpected SEAL header size');
   const major = v.getUint8(3);
   const minor = v.getUint8(4);
   // 4.0 and 4.1 share one format; anything else is a format this code was not written against.
-  if (major !== 4 || minor > 1)
-    fail('HE_BAD_VERSION', what, `SEAL format ${major}.${minor}, expected 4.0 or 4.1`);
+  if (major !== 4 || minor > 1) {
+    fail(
+      nested ? 'HE_MALFORMED' : 'HE_BAD_VERSION',
+      what,
+      `SEAL format ${major}.${minor}, expected 4.0 or 4.1`,
+    );
+  }
   const compression = v.getUint8(5);
   if (compression === SEAL_COMPRESSION.zlib || compression === SEAL_COMPRESSION.zstd) {
     fail(
@@ -251,14 +260,19 @@ interface CiphertextRules {
  */
 function checkCiphertextBytes(ctx: HeContext, bytes: Uint8Array, r: CiphertextRules): CiphertextShape {
   const { what } = r;
-  const declared = checkSealHeader(bytes, what, r.exactLength);
+  const declared = checkSealHeader(bytes, what, r.exactLength, !r.exactLength);
   const own = bytes.subarray(0, declared);
   if (own.length < CT_PREFIX_BYTES) fail('HE_MALFORMED', what, 'truncated before the coefficient data');
   let f: ReturnType<typeof readCiphertextFields>;
   try {
     f = readCiphertextFields(own);
   } catch (e) {
-    if (e instanceof HeError) fail(e.code, what, e.message.replace(/^cannot read [^:]*: /, ''));
+    // The outer header was checked above, so a bad magic or version here is in the nested
+    // coefficient-array header: a malformed object, not a foreign format.
+    if (e instanceof HeError) {
+      const code = e.code === 'HE_COMPRESSED' ? e.code : 'HE_MALFORMED';
+      fail(code, what, e.message.replace(/^cannot read [^:]*: /, ''));
+    }
     throw e;
   }
   const v = dataView(own);
@@ -331,7 +345,7 @@ function checkCiphertextBytes(ctx: HeContext, bytes: Uint8Array, r: CiphertextRu
   }
   if (seeded) {
     const info = own.subarray(dataEnd);
-    checkSealHeader(info, `${what} seed`, true);
+    checkSealHeader(info, `${what} seed`, true, true);
     if (!PRNG_TYPES.has(info[SEAL_HEADER_BYTES]))
       fail('HE_MALFORMED', what, 'unknown PRNG type for the seed');
   }
@@ -640,7 +654,7 @@ function checkKSwitchBytes(
   expectedSlots: number,
   onSlot: (index: number) => void,
 ): number[] {
-  checkSealHeader(bytes, what, true);
+  checkSealHeader(bytes, what, true, false);
   if (bytes.length < KSWITCH_PREFIX_BYTES) fail('HE_MALFORMED', what, 'truncated before the key list');
   const v = dataView(bytes);
   const key = keyLevel(ctx);
