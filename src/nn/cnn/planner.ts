@@ -1,4 +1,6 @@
 import { nextPow2 } from '../../he/encoder.ts';
+import { parametersToLiteral } from '../../he/params.ts';
+import { getPreset } from '../../he/presets.ts';
 import { NnError } from '../errors.ts';
 import { type AffineMap, affineOf, isAffineLayer } from './affine.ts';
 import { planLinear, stageSteps } from './diagonal.ts';
@@ -16,6 +18,8 @@ export interface PlanOptions {
   readonly integerBits?: number;
   /** Pack the first convolution by im2col (default true). */
   readonly im2col?: boolean;
+  /** Force a named preset (checked to fit) instead of choosing the smallest parameters. */
+  readonly preset?: string;
 }
 
 /** Slots of the largest ring the planner considers; packing never needs more. */
@@ -128,12 +132,15 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
 
   const maxPeriod = Math.max(inputLayout.period, ...stages.map((st) => st.period));
   const depth = stages.length;
-  const chosen = chooseCnnParameters({
-    depth,
-    slots: maxPeriod,
-    ...(opts.minScaleBits !== undefined ? { minScaleBits: opts.minScaleBits } : {}),
-    ...(opts.integerBits !== undefined ? { integerBits: opts.integerBits } : {}),
-  });
+  const chosen =
+    opts.preset !== undefined
+      ? forcedPreset(opts.preset, depth, maxPeriod)
+      : chooseCnnParameters({
+          depth,
+          slots: maxPeriod,
+          ...(opts.minScaleBits !== undefined ? { minScaleBits: opts.minScaleBits } : {}),
+          ...(opts.integerBits !== undefined ? { integerBits: opts.integerBits } : {}),
+        });
   const steps = [...new Set(stages.flatMap(stageSteps))].sort((a, b) => a - b);
   const relin = stages.some((st) => st.kind === 'square');
   const stats = {
@@ -186,6 +193,17 @@ function foldInput(map: AffineMap, a: number, b: number): AffineMap {
     bias[i] += b * rowSum;
   }
   return { ...map, matrix, bias };
+}
+
+function forcedPreset(name: string, depth: number, slots: number) {
+  const p = getPreset(name);
+  if (p.scheme !== 'ckks' || p.scaleBits === undefined || p.maxLevel < depth || p.slots < slots) {
+    throw new NnError(
+      'NN_INVALID_ARGUMENT',
+      `cannot plan with preset "${name}": needs CKKS with depth ≥ ${depth} and ≥ ${slots} slots (has depth ${p.maxLevel}, ${p.slots} slots)`,
+    );
+  }
+  return { preset: name, literal: parametersToLiteral(p) };
 }
 
 function affineStage(p: { a: number; b: number }, period: number): Stage {
