@@ -1,5 +1,6 @@
 import type { CliCommand } from '../command.ts';
+import { evalCommand } from './eval.ts';
 import { trainCommand } from './train.ts';
 
 /** Every `blinddx` command, in the order `--help` lists them. */
-export const commands: readonly CliCommand[] = [trainCommand];
+export const commands: readonly CliCommand[] = [trainCommand, evalCommand];
