@@ -1,6 +1,7 @@
 import type { CliCommand } from '../command.ts';
+import { demoCommand } from './demo.ts';
 import { evalCommand } from './eval.ts';
 import { trainCommand } from './train.ts';
 
 /** Every `blinddx` command, in the order `--help` lists them. */
-export const commands: readonly CliCommand[] = [trainCommand, evalCommand];
+export const commands: readonly CliCommand[] = [trainCommand, evalCommand, demoCommand];
