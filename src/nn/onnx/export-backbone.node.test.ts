@@ -5,6 +5,7 @@ import type { LayerConfig } from '../train/layer.ts';
 import { Rng } from '../train/rng.ts';
 import { Sequential } from '../train/sequential.ts';
 import { exportBackboneOnnx } from './export-backbone.ts';
+import { loadBackboneWeights } from './import-backbone-weights.ts';
 import { decodeOnnxModel } from './onnx-model.ts';
 
 const convs: LayerConfig[] = [
@@ -65,4 +66,18 @@ test('the written file decodes back to the same graph (opset 13, IR 8, dynamic b
   );
   assert.deepEqual(m.graph.initializers[0].data, net.params()[0].value);
   assert.equal(m.metadata.dataset, 'x');
+});
+
+test('loadBackboneWeights copies an exported backbone into a fresh network of the same shape', () => {
+  const cfg: LayerConfig[] = [...convs, { type: 'gap' }, { type: 'dense', units: 5 }, { type: 'relu' }];
+  const a = new Sequential([1, 28, 28], cfg, new Rng(1));
+  const b = new Sequential([1, 28, 28], [...cfg, { type: 'dense', units: 1 }], new Rng(2));
+  assert.equal(loadBackboneWeights(b, exportBackboneOnnx(a.layers, [1, 28, 28])), 6);
+  for (const [i, p] of a.params().entries()) assert.deepEqual(b.params()[i].value, p.value);
+  const c = new Sequential(
+    [1, 28, 28],
+    [{ type: 'conv2d', outChannels: 5, kernel: 3, stride: 1, padding: 1 }],
+    new Rng(3),
+  );
+  assert.throws(() => loadBackboneWeights(c, exportBackboneOnnx(a.layers, [1, 28, 28])), /shapes differ/);
 });

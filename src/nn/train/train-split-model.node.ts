@@ -5,10 +5,11 @@ import { loadMedMnist, MEDMNIST_CLASSES, type MedMnistName } from '../data/medmn
 import { NnError } from '../errors.ts';
 import type { LinearHeadSpec } from '../head.ts';
 import { backboneToOnnxModel } from '../onnx/export-backbone.ts';
+import { loadBackboneWeights } from '../onnx/import-backbone-weights.ts';
 import { encodeOnnxModel } from '../onnx/onnx-model.ts';
 import type { PreprocessSpec } from '../preprocess.ts';
 import type { Dense } from './dense.ts';
-import { evaluateSplitModel, sha256Hex } from './evaluate.node.ts';
+import { evaluateSplitModel, loadSplitModelDir, sha256Hex } from './evaluate.node.ts';
 import { type BatchReport, type EpochReport, evaluate, fit } from './fit.ts';
 import { balancedClassWeights } from './loss.ts';
 import { Rng } from './rng.ts';
@@ -32,6 +33,11 @@ export interface TrainSplitOptions {
   weightDecay?: number;
   maxShift?: number;
   flip?: boolean;
+  /**
+   * A split-model folder whose backbone initialises this one (fine-tuning, e.g. BreastMNIST from the
+   * PneumoniaMNIST backbone); its architecture must match `embeddingDim` and `width`.
+   */
+  initFrom?: string;
   /** The command line recorded in the manifest. */
   command?: string;
   onBatch?: (r: BatchReport) => void;
@@ -101,6 +107,17 @@ export async function trainSplitModel(opts: TrainSplitOptions): Promise<TrainSpl
     [...backboneLayers(d, width), { type: 'dense', units: 1 }],
     new Rng(seed),
   );
+  let initFrom: { model: string; dataset: string; backboneSha256: string } | undefined;
+  if (opts.initFrom !== undefined) {
+    const src = loadSplitModelDir(opts.initFrom);
+    loadBackboneWeights(net, src.backbone);
+    initFrom = {
+      model: src.manifest.name,
+      dataset: src.manifest.dataset,
+      backboneSha256: src.manifest.backbone.sha256,
+    };
+    log(`backbone initialised from ${opts.initFrom} (${src.manifest.dataset})`);
+  }
   const params = net.params().reduce((s, p) => s + p.value.length, 0);
   log(`network: ${params} parameters, embedding ${d}, seed ${seed}`);
   const fitResult = fit(net, data.train, data.val, {
@@ -202,6 +219,7 @@ export async function trainSplitModel(opts: TrainSplitOptions): Promise<TrainSpl
       loss: 'class-weighted sigmoid BCE',
       classWeights,
       augment,
+      ...(initFrom === undefined ? {} : { initFrom }),
     },
   };
   mkdirSync(opts.outDir, { recursive: true });

@@ -20,7 +20,8 @@ options:
   --embedding-dim <d>     embedding size (default 64)
   --width <w>             channels of the first conv block, then 2w, 4w (default 16)
   --lr <x>                Adam learning rate, cosine-decayed (default 0.002)
-  --batch-size <n>        mini-batch size (default 32)`;
+  --batch-size <n>        mini-batch size (default 32)
+  --init-from <dir>       start from the backbone of an existing split model (same --width/--embedding-dim)`;
 
 function intOpt(v: unknown, name: string, dflt: number): number {
   if (v === undefined) return dflt;
@@ -48,6 +49,7 @@ export const trainCommand: CliCommand = {
     width: { type: 'string' },
     lr: { type: 'string' },
     'batch-size': { type: 'string' },
+    'init-from': { type: 'string' },
   },
   async run({ values }) {
     const dataset = values.dataset as string | undefined;
@@ -103,12 +105,14 @@ export const trainCommand: CliCommand = {
     // Recorded in model.json with every effective option, so the run can be repeated exactly.
     const command =
       `blinddx train --dataset ${dataset} --out ${out} --epochs ${opts.epochs} --seed ${opts.seed}` +
-      ` --embedding-dim ${opts.embeddingDim} --width ${opts.width} --lr ${opts.lr} --batch-size ${opts.batchSize}`;
+      ` --embedding-dim ${opts.embeddingDim} --width ${opts.width} --lr ${opts.lr} --batch-size ${opts.batchSize}` +
+      (values['init-from'] === undefined ? '' : ` --init-from ${values['init-from']}`);
     try {
       const res = await trainSplitModel({
         dataset: dataset as MedMnistName,
         outDir: out,
         ...opts,
+        initFrom: values['init-from'] as string | undefined,
         command,
         onBatch,
         onEpoch,
