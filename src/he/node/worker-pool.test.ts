@@ -115,6 +115,14 @@ describe('WorkerPool', () => {
     for (const h of heap) assert.ok(typeof h === 'number' && h > 0, 'worker heap gauge reported');
   });
 
+  test('the main event loop stays responsive while a worker computes', async () => {
+    let timerFiredFirst = false;
+    const task = pool.run('burn', 400).then(() => !timerFiredFirst);
+    await new Promise((r) => setTimeout(r, 10));
+    timerFiredFirst = true;
+    assert.equal(await task, false, 'a 10 ms timer fired while the worker burned 400 ms of CPU');
+  });
+
   test('an HeError thrown by a handler keeps its code and message; other errors keep name and code', async () => {
     await rejectsWith(
       pool.run('he-error', null),
