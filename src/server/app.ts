@@ -38,6 +38,13 @@ export interface AppDeps {
   readonly logger?: FastifyServerOptions['logger'];
 }
 
+const _routeTables = new WeakMap<FastifyInstance, readonly RouteEntry[]>();
+
+/** Every route `buildApp` registered (HEAD twins excluded), with its documentation. */
+export function listRoutes(app: FastifyInstance): readonly RouteEntry[] {
+  return _routeTables.get(app) ?? [];
+}
+
 const _tokenRe = /^Bearer ([A-Za-z0-9_-]{16,256})$/;
 
 /** The service as a Fastify instance, routes registered, not listening. */
@@ -115,6 +122,10 @@ export async function buildApp(config: ServerConfig, deps: AppDeps): Promise<Fas
     ctx.metrics.httpRequests.inc({ route, method: req.method, status: String(reply.statusCode) });
     ctx.metrics.httpDuration.observe({ route }, reply.elapsedTime / 1000);
   });
+  app.addHook('onSend', async (_req, reply) => {
+    // While shutting down, every response closes its connection, so keep-alive sockets cannot hold the drain open.
+    if (ctx.state.closing) reply.header('connection', 'close');
+  });
   app.addHook('preClose', async () => {
     ctx.state.closing = true;
   });
@@ -140,5 +151,6 @@ export async function buildApp(config: ServerConfig, deps: AppDeps): Promise<Fas
   await app.register(clientRoutes, { ctx });
   await app.register(inferRoutes, { ctx });
   await app.register(operationsRoutes, { ctx, routes });
+  _routeTables.set(app, routes);
   return app;
 }
