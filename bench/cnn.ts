@@ -1,0 +1,221 @@
+// `npm run bench -- cnn [--json] [--images N] [--model DIR] [--no-baseline]` (or `node bench/cnn.ts`):
+// the TenSEAL MNIST tutorial network encrypted two ways in one process, same trained weights —
+// TenSEAL's packing (im2col conv per channel, mask packing, diagonal vector–matrix products with
+// power-of-two keys) and BlindDx's plan (one im2col conv for all channels, BSGS diagonals, exact
+// Galois keys, smallest parameters). Times are the server's per-image inference, after one warm-up
+// image that encodes the weights. Progress goes to stderr so `--json` stdout stays one object.
+
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { HeContext } from '../src/he/context.ts';
+import { saveCiphertext } from '../src/he/crypt.ts';
+import type { Ciphertext } from '../src/he/handles.ts';
+import { generateKeys, type KeySet } from '../src/he/keys.ts';
+import { decryptOutput, encryptInput, encryptInputSeeded } from '../src/nn/cnn/client.ts';
+import { EncryptedCnn } from '../src/nn/cnn/encrypted-executor.ts';
+import { parseCnnModel } from '../src/nn/cnn/ir.ts';
+import type { ClientPlan } from '../src/nn/cnn/plan.ts';
+import { planCnn } from '../src/nn/cnn/planner.ts';
+import { preprocessImage, referenceForward } from '../src/nn/cnn/reference.ts';
+import { TensealBaseline, tensealClientPlan } from '../src/nn/cnn/tenseal-baseline.ts';
+import { loadIdxDataset } from '../src/nn/data/idx.node.ts';
+
+/** Shown by `npm run bench -- --help`. */
+export const description =
+  'encrypted MNIST CNN: TenSEAL packing vs BlindDx plan, same weights (--json, --images N)';
+
+/** One plan's measurements. */
+export interface CnnBenchRow {
+  readonly plan: 'tenseal-baseline' | 'blinddx';
+  readonly net: string;
+  /** Median server inference time per image, ms. */
+  readonly msPerImage: number;
+  /** Seeded input ciphertext(s), bytes. */
+  readonly bytesUp: number;
+  /** Result ciphertext, bytes. */
+  readonly bytesDown: number;
+  /** Galois keys as uploaded (seeded), bytes. */
+  readonly galoisKeyBytes: number;
+  readonly relinKeyBytes: number;
+  readonly galoisKeys: number;
+  readonly params: string;
+  readonly keygenMs: number;
+  readonly warmupMs: number;
+  readonly clientEncryptMs: number;
+  readonly clientDecryptMs: number;
+  readonly keySwitchesPerImage: number;
+  readonly images: number;
+  /** Images whose encrypted argmax equals the float64 reference's. */
+  readonly argmaxAgreement: number;
+  readonly maxAbsLogitError: number;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const argmax = (v: ArrayLike<number>) => {
+  let k = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[k]) k = i;
+  return k;
+};
+
+async function measure(
+  name: CnnBenchRow['plan'],
+  net: string,
+  client: ClientPlan,
+  images: Uint8Array[],
+  reference: (px: Uint8Array) => Float64Array,
+  makeServer: (
+    ctx: HeContext,
+    keys: KeySet,
+  ) => { infer(ct: Ciphertext): Ciphertext; keySwitches(): number; dispose(): void },
+): Promise<CnnBenchRow> {
+  using ctx = await HeContext.create(client.params);
+  let t = performance.now();
+  using keys = generateKeys(ctx, { relin: client.relin, galoisSteps: client.galoisSteps });
+  const keygenMs = performance.now() - t;
+  const material = keys.exportPublic();
+  const server = makeServer(ctx, keys);
+  try {
+    // Warm-up: the first image encodes every weight plaintext.
+    t = performance.now();
+    {
+      using ct = encryptInput(ctx, keys, client, images[0]);
+      using _warm = server.infer(ct);
+    }
+    const warmupMs = performance.now() - t;
+    const times: number[] = [];
+    const enc: number[] = [];
+    const dec: number[] = [];
+    let bytesUp = 0;
+    let bytesDown = 0;
+    let agree = 0;
+    let maxErr = 0;
+    const ks0 = server.keySwitches();
+    for (const px of images) {
+      t = performance.now();
+      bytesUp = encryptInputSeeded(ctx, keys, client, px).length;
+      enc.push(performance.now() - t);
+      using ct = encryptInput(ctx, keys, client, px);
+      t = performance.now();
+      using out = server.infer(ct);
+      times.push(performance.now() - t);
+      bytesDown = saveCiphertext(out).length;
+      t = performance.now();
+      const logits = decryptOutput(keys, client, out);
+      dec.push(performance.now() - t);
+      const want = reference(px);
+      if (argmax(logits) === argmax(want)) agree++;
+      want.forEach((w, i) => {
+        maxErr = Math.max(maxErr, Math.abs(w - logits[i]));
+      });
+      process.stderr.write(`  ${name}: ${times.length}/${images.length} ${times.at(-1)!.toFixed(0)} ms\n`);
+    }
+    return {
+      plan: name,
+      net,
+      msPerImage: Number(median(times).toFixed(1)),
+      bytesUp,
+      bytesDown,
+      galoisKeyBytes: material.galoisKeys?.length ?? 0,
+      relinKeyBytes: material.relinKeys?.length ?? 0,
+      galoisKeys: client.galoisSteps.length,
+      params: `N=${client.params.polyModulusDegree} [${client.params.coeffModulusBits.join(',')}]`,
+      keygenMs: Number(keygenMs.toFixed(0)),
+      warmupMs: Number(warmupMs.toFixed(0)),
+      clientEncryptMs: Number(median(enc).toFixed(1)),
+      clientDecryptMs: Number(median(dec).toFixed(1)),
+      keySwitchesPerImage: (server.keySwitches() - ks0) / images.length,
+      images: images.length,
+      argmaxAgreement: agree,
+      maxAbsLogitError: Number(maxErr.toExponential(2)),
+    };
+  } finally {
+    server.dispose();
+  }
+}
+
+/** Runs the bench with the arguments after its name. */
+export async function run(args: readonly string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      json: { type: 'boolean', default: false },
+      images: { type: 'string', default: '3' },
+      model: { type: 'string', default: resolve(import.meta.dirname, '..', 'models', 'mnist-tenseal') },
+      'no-baseline': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(
+      'usage: npm run bench -- cnn [--json] [--images N (default 3)] [--model DIR] [--no-baseline]',
+    );
+    return;
+  }
+  const model = parseCnnModel(JSON.parse(readFileSync(resolve(values.model!, 'model.json'), 'utf8')));
+  const n = Math.max(1, Number(values.images));
+  const test = loadIdxDataset('mnist', 'test');
+  const images = Array.from(
+    { length: n },
+    (_, i) => test.images.subarray(i * 784, (i + 1) * 784) as Uint8Array,
+  );
+  const reference = (px: Uint8Array) => referenceForward(model, preprocessImage(model, px));
+  const rows: CnnBenchRow[] = [];
+
+  if (!values['no-baseline']) {
+    process.stderr.write('tenseal-baseline…\n');
+    rows.push(
+      await measure(
+        'tenseal-baseline',
+        model.name,
+        tensealClientPlan(model),
+        images,
+        reference,
+        (ctx, keys) => {
+          const b = new TensealBaseline(ctx, keys, model);
+          return {
+            infer: (ct) => b.infer(ct),
+            keySwitches: () => b.keySwitches,
+            dispose: () => b[Symbol.dispose](),
+          };
+        },
+      ),
+    );
+  }
+  process.stderr.write('blinddx…\n');
+  const plan = planCnn(model);
+  rows.push(
+    await measure('blinddx', model.name, plan.client, images, reference, (ctx, keys) => {
+      const cnn = new EncryptedCnn(ctx, keys, plan.server);
+      return {
+        infer: (ct) => cnn.infer(ct),
+        keySwitches: () => cnn.counts.rotations,
+        dispose: () => cnn[Symbol.dispose](),
+      };
+    }),
+  );
+
+  if (values.json) {
+    console.log(JSON.stringify({ rows }));
+    return;
+  }
+  const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
+  console.log(`encrypted ${model.name}, ${n} MNIST test images, one thread`);
+  for (const r of rows) {
+    console.log(
+      `${r.plan.padEnd(17)} ${r.params.padEnd(34)} ${String(r.msPerImage).padStart(8)} ms/image  up ${mb(r.bytesUp)}  down ${mb(r.bytesDown)}  Galois ${r.galoisKeys} keys ${mb(r.galoisKeyBytes)}  relin ${mb(r.relinKeyBytes)}  key switches/image ${r.keySwitchesPerImage}  argmax agree ${r.argmaxAgreement}/${r.images}  max |Δlogit| ${r.maxAbsLogitError}`,
+    );
+  }
+  const base = rows.find((r) => r.plan === 'tenseal-baseline');
+  const ours = rows.find((r) => r.plan === 'blinddx')!;
+  if (base) console.log(`speedup ${(base.msPerImage / ours.msPerImage).toFixed(1)}× per image`);
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await run(process.argv.slice(2));
+}
