@@ -802,6 +802,37 @@ describe('hardened loading: round trips', () => {
     });
   }
 
+  it('BFV: ciphertexts (not NTT, scale 1) and keys load; NTT form or a scale are refused', async () => {
+    using ctx = await HeContext.create('bfv-4096');
+    using keys = generateKeys(ctx, { relin: true, galoisSteps: [1] });
+    const seal = ctx._seal;
+    const be = new seal.BatchEncoder(ctx._ctx);
+    const pt = new seal.Plaintext();
+    const enc = new seal.Encryptor(ctx._ctx, keys._publicKey);
+    const c = new seal.Ciphertext();
+    let bytes: Uint8Array;
+    try {
+      be.encode(BigInt64Array.from([1n, 2n, 3n]), pt);
+      enc.encrypt(pt, c);
+      bytes = new Uint8Array(c.saveToArray(seal.ComprModeType.none) as Uint8Array);
+    } finally {
+      for (const o of [be, pt, enc, c]) o.delete();
+    }
+    const layout: Layout = { kind: 'slots', length: 3, period: 4 };
+    using loaded = loadCiphertext(ctx, bytes, { layout, level: ctx.maxLevel });
+    assert.equal(loaded.scale, 1);
+    assert.equal(
+      codeOf(() => loadCiphertext(ctx, setU8(bytes, AT.ntt, 1), { layout })),
+      'HE_NOT_NTT',
+    );
+    assert.equal(
+      codeOf(() => loadCiphertext(ctx, setF64(bytes, AT.scale, 2 ** 20), { layout })),
+      'HE_BAD_SCALE',
+    );
+    using ek = loadEvaluationKeys(ctx, keys.exportPublic(), { relin: true, galoisSteps: [1] });
+    assert.deepEqual(ek.galoisSteps, [1]);
+  });
+
   it('galoisElement matches SEAL (generator 3) and inverts for negative steps', () => {
     assert.equal(galoisElement(4096, 1), 3);
     assert.equal(galoisElement(4096, 3), 27);
