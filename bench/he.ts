@@ -176,6 +176,9 @@ async function benchPreset(preset: string, plan: Plan, rows: Row[], sizes: Size[
   );
 }
 
+/** CPU cores the whole process used during the pool rounds (1 worker, 2 workers), for the table. */
+let cores: [number, number] = [Number.NaN, Number.NaN];
+
 /** Tasks/s of the same batch on 1 and on 2 workers, alternating rounds so drift hits both. */
 async function benchPool(plan: Plan, rows: Row[]): Promise<number> {
   const preset = plan.poolPreset;
@@ -211,26 +214,39 @@ async function benchPool(plan: Plan, rows: Row[]): Promise<number> {
     );
     if (new Set(ids).size !== pool.size) throw new Error('pool setup did not reach every worker');
   }
+  // Also record how much CPU the process actually got: on a shared machine the scheduler may give
+  // the whole process a fixed share, and then a second worker cannot add throughput.
   const round = async (pool: WorkerPool<H>) => {
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     await Promise.all(
       inputs.map((ct) => pool.run('head', { preset, ct }, { transfer: false, timeoutMs: 60_000 })),
     );
-    return plan.poolTasks / ((performance.now() - t0) / 1000);
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    return { perSec: plan.poolTasks / (ms / 1000), cores: (cpu.user + cpu.system) / 1000 / ms };
   };
   await round(one); // warm-up: JIT and SEAL memory pools
   await round(two);
   const r1: number[] = [];
   const r2: number[] = [];
+  const c1: number[] = [];
+  const c2: number[] = [];
   for (let i = 0; i < plan.poolRounds; i++) {
-    r1.push(await round(one));
-    r2.push(await round(two));
+    const a = await round(one);
+    const b = await round(two);
+    r1.push(a.perSec);
+    c1.push(a.cores);
+    r2.push(b.perSec);
+    c2.push(b.cores);
   }
+  cores = [median(c1), median(c2)];
   const perSec1 = median(r1);
   const perSec2 = median(r2);
   const speedup = perSec2 / perSec1;
   log(
-    `pool: 1 worker ${perSec1.toFixed(1)} tasks/s, 2 workers ${perSec2.toFixed(1)} tasks/s, ×${speedup.toFixed(2)}`,
+    `pool: 1 worker ${perSec1.toFixed(1)} tasks/s (${cores[0].toFixed(2)} cores busy), ` +
+      `2 workers ${perSec2.toFixed(1)} tasks/s (${cores[1].toFixed(2)} cores busy), ×${speedup.toFixed(2)}`,
   );
   rows.push({ preset, op: 'pool head task, 1 worker (ms/task)', ms: Number((1000 / perSec1).toFixed(4)) });
   rows.push({ preset, op: 'pool head task, 2 workers (ms/task)', ms: Number((1000 / perSec2).toFixed(4)) });
@@ -251,15 +267,21 @@ function table(result: HeBenchResult, plan: Plan): string {
       out.push(`  ${s.what.padEnd(28)} ${String(s.bytes).padStart(10)} B  ${kib(s.bytes)}`);
   }
   out.push(`\nworker pool (${plan.poolPreset}, ${plan.poolTasks} tasks per round)`);
-  for (const r of result.rows.filter((r) => r.op.startsWith('pool')))
-    out.push(`  ${r.op.padEnd(36)} ${fmt(r.ms).padStart(8)}  (${(1000 / r.ms).toFixed(1)} tasks/s)`);
+  result.rows
+    .filter((r) => r.op.startsWith('pool'))
+    .forEach((r, i) =>
+      out.push(
+        `  ${r.op.padEnd(36)} ${fmt(r.ms).padStart(8)}  (${(1000 / r.ms).toFixed(1)} tasks/s, ${cores[i].toFixed(2)} cores busy)`,
+      ),
+    );
   out.push(`  speedup 2 vs 1 workers: ×${result.poolSpeedup}`);
   // Shared machines: other jobs inflate every number, the pool speedup most of all.
-  out.push(
-    `\n${availableParallelism()} cores, load average ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(' ')}`,
-  );
+  const load = loadavg();
+  out.push(`\n${availableParallelism()} cores, load average ${load.map((x) => x.toFixed(1)).join(' ')}`);
+  if (load[0] > availableParallelism())
+    out.push(
+      'machine busy: other jobs compete for the cores, so timings are inflated and the speedup understated',
+    );
   return out.join('\n');
 }
 
