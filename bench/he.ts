@@ -267,13 +267,11 @@ function table(result: HeBenchResult, plan: Plan): string {
       out.push(`  ${s.what.padEnd(28)} ${String(s.bytes).padStart(10)} B  ${kib(s.bytes)}`);
   }
   out.push(`\nworker pool (${plan.poolPreset}, ${plan.poolTasks} tasks per round)`);
-  result.rows
-    .filter((r) => r.op.startsWith('pool'))
-    .forEach((r, i) =>
-      out.push(
-        `  ${r.op.padEnd(36)} ${fmt(r.ms).padStart(8)}  (${(1000 / r.ms).toFixed(1)} tasks/s, ${cores[i].toFixed(2)} cores busy)`,
-      ),
-    );
+  const poolRows = result.rows.filter((r) => r.op.startsWith('pool'));
+  for (const [i, r] of poolRows.entries()) {
+    const busy = `${cores[i].toFixed(2)} cores busy`;
+    out.push(`  ${r.op.padEnd(36)} ${fmt(r.ms).padStart(8)}  (${(1000 / r.ms).toFixed(1)} tasks/s, ${busy})`);
+  }
   out.push(`  speedup 2 vs 1 workers: ×${result.poolSpeedup}`);
   // Shared machines: other jobs inflate every number, the pool speedup most of all.
   const load = loadavg();
