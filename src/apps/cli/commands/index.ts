@@ -1,9 +1,14 @@
 import type { CliCommand } from '../command.ts';
+import { auditCommand } from './audit.ts';
 import { demoCommand } from './demo.ts';
 import { evalCommand } from './eval.ts';
 import { historyCommand } from './history.ts';
 import { keygenCommand } from './keygen.ts';
+import { orgCommand } from './org.ts';
+import { serveCommand } from './serve.ts';
+import { signCommand } from './sign.ts';
 import { trainCommand } from './train.ts';
+import { verifyCommand } from './verify.ts';
 
 /** Every `blinddx` command, in the order `--help` lists them. */
 export const commands: readonly CliCommand[] = [
@@ -12,4 +17,9 @@ export const commands: readonly CliCommand[] = [
   demoCommand,
   keygenCommand,
   historyCommand,
+  serveCommand,
+  orgCommand,
+  signCommand,
+  verifyCommand,
+  auditCommand,
 ];
