@@ -95,17 +95,21 @@ export function planLinear(
   };
 }
 
-/** Rotation steps a stage performs (what its Galois keys must cover). */
+/**
+ * Rotation steps a stage performs (what its Galois keys must cover), matching the executor's
+ * chained schedule: gaps between consecutive baby steps, gaps between consecutive giant steps (and
+ * the smallest giant step), the im2col input shifts' gaps and the rotation-tree steps.
+ */
 export function stageSteps(stage: Stage): number[] {
+  const gaps = (xs: readonly number[]) => {
+    const sorted = [0, ...[...xs].filter((v) => v !== 0).sort((a, b) => a - b)];
+    return sorted.slice(1).map((v, i) => v - sorted[i]);
+  };
   switch (stage.kind) {
     case 'im2col-conv':
-      return [...stage.rotations, ...stage.reduceSteps];
+      return [...gaps(stage.rotations), ...stage.reduceSteps];
     case 'linear':
-      return [
-        ...stage.babySteps.filter((b) => b !== 0),
-        ...stage.giants.map((g) => g.step).filter((s) => s !== 0),
-        ...stage.reduceSteps,
-      ];
+      return [...gaps(stage.babySteps), ...gaps(stage.giants.map((g) => g.step)), ...stage.reduceSteps];
     default:
       return [];
   }

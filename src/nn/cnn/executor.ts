@@ -70,12 +70,19 @@ export function runStages<T>(be: SlotBackend<T>, stages: readonly Stage[], input
     let y: T;
     switch (st.kind) {
       case 'im2col-conv': {
+        // Rotations chain (x_r = rot(x_{r−1}, step)): same count, one Galois key per distinct step.
         let acc: T | undefined;
+        let prev = x;
+        let prevShift = 0;
         st.weights.forEach((w, r) => {
-          const xr = r === 0 ? x : rot(x, st.rotations[r - 1]);
+          const shift = r === 0 ? 0 : st.rotations[r - 1];
+          const xr = r === 0 ? x : rot(prev, shift - prevShift);
+          if (prev !== x) be.free(prev);
+          prev = xr;
+          prevShift = shift;
           acc = accumulate(acc, mul(xr, `${si}.w${r}`, w, st.period));
-          if (r > 0) be.free(xr);
         });
+        if (prev !== x) be.free(prev);
         const r = rescale(acc!);
         be.free(acc!);
         y = tree(r, st.reduceSteps);
@@ -85,10 +92,19 @@ export function runStages<T>(be: SlotBackend<T>, stages: readonly Stage[], input
         break;
       }
       case 'linear': {
+        // Baby steps chain from x (rot by the gap to the previous baby); giant steps run in Horner
+        // form, acc = rot(acc, gap)+inner, from the largest giant down. Same rotation count as
+        // independent rotations, but the Galois keys are only the distinct gaps (often just 1 and B).
         const babies = new Map<number, T>();
-        for (const b of st.babySteps) babies.set(b, b === 0 ? x : rot(x, b));
+        let prevBaby = 0;
+        for (const b of st.babySteps) {
+          babies.set(b, b === 0 ? x : rot(babies.get(prevBaby) ?? x, b - prevBaby));
+          prevBaby = b;
+        }
         let acc: T | undefined;
-        st.giants.forEach((g, gi) => {
+        let accStep = 0;
+        for (let gi = st.giants.length - 1; gi >= 0; gi--) {
+          const g = st.giants[gi];
           let inner: T | undefined;
           g.terms.forEach((term, ti) => {
             inner = accumulate(
@@ -96,13 +112,19 @@ export function runStages<T>(be: SlotBackend<T>, stages: readonly Stage[], input
               mul(babies.get(term.baby)!, `${si}.g${gi}.${ti}`, term.values, st.period),
             );
           });
-          if (g.step !== 0) {
-            const r = rot(inner!, g.step);
-            be.free(inner!);
-            inner = r;
+          if (acc !== undefined) {
+            const r = rot(acc, accStep - g.step);
+            be.free(acc);
+            acc = r;
           }
           acc = accumulate(acc, inner!);
-        });
+          accStep = g.step;
+        }
+        if (accStep !== 0) {
+          const r = rot(acc!, accStep);
+          be.free(acc!);
+          acc = r;
+        }
         for (const [b, v] of babies) if (b !== 0) be.free(v);
         const r = rescale(acc!);
         be.free(acc!);

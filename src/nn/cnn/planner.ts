@@ -145,7 +145,7 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
   const relin = stages.some((st) => st.kind === 'square');
   const stats = {
     depth,
-    rotations: stages.reduce((acc, st) => acc + stageSteps(st).length, 0),
+    rotations: stages.reduce((acc, st) => acc + stageSteps(st).length, 0), // one rotation per listed step
     plainMultiplications: stages.reduce(
       (acc, st) =>
         acc +
