@@ -24,6 +24,7 @@ const MiB = 2 ** 20;
 test(`${CYCLES} encrypt → multiply-plain + add + rescale → decrypt → dispose cycles keep the wasm heap flat`, async () => {
   assert.ok(_trackWasmHeap(), 'wasm heap probe installed before SEAL loads');
   using ctx = await HeContext.create('ckks-4096-d1');
+  assert.equal(typeof _wasmHeapBytes(), 'number', 'the probe captured SEAL’s WebAssembly.Memory');
   using keys = generateKeys(ctx);
   const ev = new Evaluator(ctx, keys);
   const weights = Array.from({ length: LENGTH }, (_, i) => Math.cos(i));

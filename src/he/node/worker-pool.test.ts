@@ -90,6 +90,18 @@ describe('WorkerPool', () => {
     assert.equal(pool.stats().failed, 0);
   });
 
+  test('worker-side handlers free their SEAL objects: worker heaps stay flat over many tasks', async () => {
+    const heaps = () => pool.stats().wasmHeapBytes;
+    const batch = (n: number) =>
+      Promise.all(
+        Array.from({ length: n }, (_, k) => squareRotate([k / 10, 0.5, -0.5, 0, 0, 0, 0, 0.25], 1)),
+      );
+    await batch(4);
+    const warm = heaps();
+    await batch(40);
+    assert.deepEqual(heaps(), warm);
+  });
+
   test('transfers input bytes by default and returns transferred bytes', async () => {
     const input = new Uint8Array([1, 2, 3, 4]);
     const out = await pool.run('echo', input);
