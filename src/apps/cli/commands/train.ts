@@ -21,6 +21,7 @@ options:
   --width <w>             channels of the first conv block, then 2w, 4w (default 16)
   --lr <x>                Adam learning rate, cosine-decayed (default 0.002)
   --batch-size <n>        mini-batch size (default 32)
+  --weight-decay <x>      decoupled (AdamW) weight decay on weights (default 1e-4)
   --init-from <dir>       start from the backbone of an existing split model (same --width/--embedding-dim)`;
 
 function intOpt(v: unknown, name: string, dflt: number): number {
@@ -50,6 +51,7 @@ export const trainCommand: CliCommand = {
     lr: { type: 'string' },
     'batch-size': { type: 'string' },
     'init-from': { type: 'string' },
+    'weight-decay': { type: 'string' },
   },
   async run({ values }) {
     const dataset = values.dataset as string | undefined;
@@ -67,6 +69,7 @@ export const trainCommand: CliCommand = {
       width: number;
       batchSize: number;
       lr: number;
+      weightDecay: number;
     };
     try {
       opts = {
@@ -76,7 +79,11 @@ export const trainCommand: CliCommand = {
         width: intOpt(values.width, 'width', 16),
         batchSize: intOpt(values['batch-size'], 'batch-size', 32),
         lr: values.lr === undefined ? 0.002 : Number(values.lr),
+        weightDecay: values['weight-decay'] === undefined ? 1e-4 : Number(values['weight-decay']),
       };
+      if (!(opts.weightDecay >= 0 && opts.weightDecay < 1)) {
+        throw new NnError('NN_INVALID_ARGUMENT', '--weight-decay must be in [0, 1)');
+      }
       if (!(opts.lr > 0 && opts.lr < 1)) throw new NnError('NN_INVALID_ARGUMENT', '--lr must be in (0, 1)');
     } catch (e) {
       console.error(`blinddx train: ${(e as Error).message}`);
@@ -106,6 +113,7 @@ export const trainCommand: CliCommand = {
     const command =
       `blinddx train --dataset ${dataset} --out ${out} --epochs ${opts.epochs} --seed ${opts.seed}` +
       ` --embedding-dim ${opts.embeddingDim} --width ${opts.width} --lr ${opts.lr} --batch-size ${opts.batchSize}` +
+      ` --weight-decay ${opts.weightDecay}` +
       (values['init-from'] === undefined ? '' : ` --init-from ${values['init-from']}`);
     try {
       const res = await trainSplitModel({
