@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { deflateRawSync } from 'node:zlib';
 import { NnError } from '../errors.ts';
+import { loadCifar10Jpeg } from './cifar10.node.ts';
 import { loadHam10000Hmnist8, loadSklearnDigits } from './csv-digits.node.ts';
 import { classCounts } from './dataset.ts';
 import { loadIdxDataset } from './idx.node.ts';
@@ -99,4 +100,12 @@ test('zip reader inflates a DEFLATE entry', () => {
   const zip = Buffer.concat([local, comp, central, end]);
   const entries = readZipEntries(new Uint8Array(zip));
   assert.equal(new TextDecoder().decode(entries.get('a.npy')), 'hello hello hello');
+});
+
+test('CIFAR-10 JPEG test split: 10,000 32×32 RGB images, 1,000 per class', () => {
+  const ds = loadCifar10Jpeg('test');
+  assert.equal(ds.n, 10000);
+  assert.deepEqual([ds.height, ds.width, ds.channels], [32, 32, 3]);
+  assert.deepEqual(classCounts(ds.labels), new Array(10).fill(1000));
+  assert.equal(ds.images.length, 10000 * 3072);
 });
