@@ -7,7 +7,7 @@ import { decodeSlots, encodeSlots } from '../encoder.ts';
 import { HeError, isHeError } from '../errors.ts';
 import { Ciphertext } from '../handles.ts';
 import { generateKeys, type KeySet } from '../keys.ts';
-import { TaskError, WorkerPool } from './worker-pool.ts';
+import { PoolBusyError, TaskError, WorkerPool } from './worker-pool.ts';
 
 const fixtures = new URL('../../../test/fixtures/pool-handlers.ts', import.meta.url);
 type H = typeof handlers;
@@ -208,7 +208,9 @@ test('a full queue refuses at once with HE_TOO_LARGE (backpressure); close drain
   const pool = new WorkerPool<H>({ handlers: fixtures, size: 1, maxQueued: 2 });
   await pool.ready();
   const accepted = [pool.run('sleep', 150), pool.run('sleep', 10), pool.run('sleep', 10)];
-  await rejectsWith(pool.run('sleep', 10), 'HE_TOO_LARGE', /queue is full \(2 waiting\)/);
+  const refused = pool.run('sleep', 10);
+  await rejectsWith(refused, 'HE_TOO_LARGE', /queue is full \(2 waiting\)/);
+  await assert.rejects(refused, PoolBusyError, 'distinguishable from a handler’s own HE_TOO_LARGE');
   assert.equal(pool.stats().rejected, 1);
   assert.equal(pool.stats().queued, 2);
   const closing = pool.close();

@@ -43,7 +43,7 @@ export interface WorkerPoolOptions {
   readonly handlers: URL | string | readonly (URL | string)[];
   /** Number of workers. Default: `os.availableParallelism()` (more workers than cores is slower). */
   readonly size?: number;
-  /** Tasks that may wait for a worker; one more is refused with `HE_TOO_LARGE`. Default 256. */
+  /** Tasks that may wait for a worker; one more is refused with {@link PoolBusyError}. Default 256. */
   readonly maxQueued?: number;
   /** Default per-task running-time limit in ms (see {@link RunOptions.timeoutMs}). Default none. */
   readonly taskTimeoutMs?: number;
@@ -118,6 +118,24 @@ interface Slot {
   timer: ReturnType<typeof setTimeout> | undefined;
   lastError: string | undefined;
   heapBytes: number | undefined;
+}
+
+/**
+ * The pool's queue is full: back off and retry later (for HTTP, 503 with Retry-After). Its code is
+ * `HE_TOO_LARGE` because the catalog has no dedicated one yet; since a handler's own `HE_TOO_LARGE`
+ * (an oversized upload, a 4xx) comes back with the same code, tell them apart with `instanceof`.
+ */
+export class PoolBusyError extends HeError {
+  /** Tasks that were waiting when this one was refused. */
+  readonly queued: number;
+  constructor(kind: string, queued: number) {
+    super(
+      'HE_TOO_LARGE',
+      `cannot run task "${kind}": the worker pool queue is full (${queued} waiting); retry later`,
+    );
+    this.name = 'PoolBusyError';
+    this.queued = queued;
+  }
 }
 
 const workerUrl = new URL('./worker.ts', import.meta.url);
@@ -211,8 +229,9 @@ export class WorkerPool<H extends HandlerMap = HandlerMap> {
   /**
    * Runs task `kind` with `payload` on the next free worker and resolves with the handler's result.
    * Rejects with the handler's `HeError` (same code and message) or a {@link TaskError};
-   * `HE_WORKER_CRASHED` if the worker died; `HE_WORKER_TIMEOUT`; `HE_TOO_LARGE` when `maxQueued`
-   * tasks already wait (back off and retry); `HE_POOL_CLOSED` after {@link close}.
+   * `HE_WORKER_CRASHED` if the worker died; `HE_WORKER_TIMEOUT`; {@link PoolBusyError}
+   * (`HE_TOO_LARGE`) when `maxQueued` tasks already wait (back off and retry); `HE_POOL_CLOSED`
+   * after {@link close}.
    */
   run<K extends keyof H & string>(
     kind: K,
@@ -247,10 +266,7 @@ export class WorkerPool<H extends HandlerMap = HandlerMap> {
       const idle = this.#slots.find((s) => s.state === 'idle');
       if (idle === undefined && this.#queue.length >= this.maxQueued) {
         this.#counts.rejected++;
-        throw new HeError(
-          'HE_TOO_LARGE',
-          `cannot run task "${kind}": the worker pool queue is full (${this.#queue.length} waiting); retry later`,
-        );
+        throw new PoolBusyError(kind, this.#queue.length);
       }
       if (signal !== undefined) {
         task.onAbort = () => this.#abort(task);
