@@ -1,4 +1,4 @@
-// `npm run bench -- cnn [--json] [--images N] [--model DIR] [--no-baseline]` (or `node bench/cnn.ts`):
+// `npm run bench -- cnn [--json] [--images N] [--nets a,b] [--no-baseline]` (or `node bench/cnn.ts`):
 // the TenSEAL MNIST tutorial network encrypted two ways in one process, same trained weights —
 // TenSEAL's packing (im2col conv per channel, mask packing, diagonal vector–matrix products with
 // power-of-two keys) and BlindDx's plan (one im2col conv for all channels, BSGS diagonals, exact
@@ -15,7 +15,7 @@ import type { Ciphertext } from '../src/he/handles.ts';
 import { generateKeys, type KeySet } from '../src/he/keys.ts';
 import { decryptOutput, encryptInput, encryptInputSeeded } from '../src/nn/cnn/client.ts';
 import { EncryptedCnn } from '../src/nn/cnn/encrypted-executor.ts';
-import { parseCnnModel } from '../src/nn/cnn/ir.ts';
+import { type CnnModel, parseCnnModel } from '../src/nn/cnn/ir.ts';
 import type { ClientPlan } from '../src/nn/cnn/plan.ts';
 import { planCnn } from '../src/nn/cnn/planner.ts';
 import { preprocessImage, referenceForward } from '../src/nn/cnn/reference.ts';
@@ -146,29 +146,60 @@ export async function run(args: readonly string[]): Promise<void> {
     options: {
       json: { type: 'boolean', default: false },
       images: { type: 'string', default: '3' },
-      model: { type: 'string', default: resolve(import.meta.dirname, '..', 'models', 'mnist-tenseal') },
+      nets: { type: 'string', default: 'mnist-tenseal,mnist-2conv' },
+      models: { type: 'string', default: resolve(import.meta.dirname, '..', 'models') },
       'no-baseline': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
     console.log(
-      'usage: npm run bench -- cnn [--json] [--images N (default 3)] [--model DIR] [--no-baseline]',
+      'usage: npm run bench -- cnn [--json] [--images N (default 3)] [--nets a,b (under --models DIR)] [--no-baseline]',
     );
     return;
   }
-  const model = parseCnnModel(JSON.parse(readFileSync(resolve(values.model!, 'model.json'), 'utf8')));
   const n = Math.max(1, Number(values.images));
   const test = loadIdxDataset('mnist', 'test');
   const images = Array.from(
     { length: n },
     (_, i) => test.images.subarray(i * 784, (i + 1) * 784) as Uint8Array,
   );
+  const rows: CnnBenchRow[] = [];
+  for (const net of values.nets!.split(',')) {
+    const model = parseCnnModel(JSON.parse(readFileSync(resolve(values.models!, net, 'model.json'), 'utf8')));
+    rows.push(...(await benchNet(model, images, !values['no-baseline'])));
+  }
+  if (values.json) {
+    console.log(JSON.stringify({ rows }));
+    return;
+  }
+  const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
+  console.log(`encrypted MNIST CNNs, ${n} test images, one thread, median server ms per image`);
+  for (const r of rows) {
+    console.log(
+      `${r.net.padEnd(14)} ${r.plan.padEnd(17)} ${r.params.padEnd(34)} ${String(r.msPerImage).padStart(8)} ms/image  up ${mb(r.bytesUp)}  down ${mb(r.bytesDown)}  Galois ${r.galoisKeys} keys ${mb(r.galoisKeyBytes)}  relin ${mb(r.relinKeyBytes)}  key switches/image ${r.keySwitchesPerImage}  argmax agree ${r.argmaxAgreement}/${r.images}  max |Δlogit| ${r.maxAbsLogitError}`,
+    );
+  }
+  for (const ours of rows.filter((r) => r.plan === 'blinddx')) {
+    const base = rows.find((r) => r.plan === 'tenseal-baseline' && r.net === ours.net);
+    if (base)
+      console.log(
+        `${ours.net}: BlindDx ${(base.msPerImage / ours.msPerImage).toFixed(1)}× faster per image than TenSEAL packing`,
+      );
+  }
+}
+
+async function benchNet(model: CnnModel, images: Uint8Array[], baseline: boolean): Promise<CnnBenchRow[]> {
   const reference = (px: Uint8Array) => referenceForward(model, preprocessImage(model, px));
   const rows: CnnBenchRow[] = [];
-
-  if (!values['no-baseline']) {
-    process.stderr.write('tenseal-baseline…\n');
+  let tensealShaped = true;
+  try {
+    tensealClientPlan(model);
+  } catch {
+    tensealShaped = false; // TenSEAL's packing handles one convolution only
+  }
+  if (baseline && tensealShaped) {
+    process.stderr.write(`${model.name}: tenseal-baseline…\n`);
     rows.push(
       await measure(
         'tenseal-baseline',
@@ -187,7 +218,7 @@ export async function run(args: readonly string[]): Promise<void> {
       ),
     );
   }
-  process.stderr.write('blinddx…\n');
+  process.stderr.write(`${model.name}: blinddx…\n`);
   const plan = planCnn(model);
   rows.push(
     await measure('blinddx', model.name, plan.client, images, reference, (ctx, keys) => {
@@ -199,21 +230,7 @@ export async function run(args: readonly string[]): Promise<void> {
       };
     }),
   );
-
-  if (values.json) {
-    console.log(JSON.stringify({ rows }));
-    return;
-  }
-  const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
-  console.log(`encrypted ${model.name}, ${n} MNIST test images, one thread`);
-  for (const r of rows) {
-    console.log(
-      `${r.plan.padEnd(17)} ${r.params.padEnd(34)} ${String(r.msPerImage).padStart(8)} ms/image  up ${mb(r.bytesUp)}  down ${mb(r.bytesDown)}  Galois ${r.galoisKeys} keys ${mb(r.galoisKeyBytes)}  relin ${mb(r.relinKeyBytes)}  key switches/image ${r.keySwitchesPerImage}  argmax agree ${r.argmaxAgreement}/${r.images}  max |Δlogit| ${r.maxAbsLogitError}`,
-    );
-  }
-  const base = rows.find((r) => r.plan === 'tenseal-baseline');
-  const ours = rows.find((r) => r.plan === 'blinddx')!;
-  if (base) console.log(`speedup ${(base.msPerImage / ours.msPerImage).toFixed(1)}× per image`);
+  return rows;
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
