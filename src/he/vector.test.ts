@@ -374,6 +374,45 @@ describe('EncryptedVector preconditions', () => {
     });
   });
 
+  test('tidy disposes intermediates, keeps what it returns, nests, and cleans up on throw', () => {
+    const c = vctx();
+    using x = c.encrypt([0.5, 0.25]);
+    let inner: EncryptedVector | undefined;
+    using r = c.tidy(() => {
+      inner = x.mul([2, 4]);
+      return inner.add(1).neg();
+    });
+    assert.equal(inner!.disposed, true);
+    assert.equal(x.disposed, false, 'vectors from outside the scope are untouched');
+    assert.ok(_maxAbsError(r.decrypt(), [-2, -2]) < 1e-6);
+
+    let deepInner: EncryptedVector | undefined;
+    let innerResult: EncryptedVector | undefined;
+    const [a, b] = c.tidy(() => {
+      innerResult = c.tidy(() => {
+        deepInner = x.add(1);
+        return deepInner.mul(2);
+      });
+      assert.equal(deepInner!.disposed, true);
+      assert.equal(innerResult.disposed, false);
+      return [innerResult.add(0), x.sub(x)];
+    });
+    using _a = a;
+    using _b = b;
+    assert.equal(innerResult!.disposed, true, 'the inner result belonged to the outer scope');
+    assert.ok(_maxAbsError(a.decrypt(), [3, 2.5]) < 1e-6);
+    assert.ok(_maxAbsError(b.decrypt(), [0, 0]) < 1e-6);
+
+    let before: EncryptedVector | undefined;
+    assert.throws(() =>
+      c.tidy(() => {
+        before = x.add(1);
+        return x.add([1, 2, 3]); // length mismatch
+      }),
+    );
+    assert.equal(before!.disposed, true);
+  });
+
   test('use after dispose throws HE_DISPOSED (vectors and contexts)', async () => {
     const v = vctx().encrypt([1, 2]);
     using u = vctx().encrypt([1, 2]);
@@ -432,7 +471,7 @@ describe('serialization: public context and vectors', () => {
     using input = client().encrypt(x);
     using onServer = EncryptedVector.deserialize(server, input.serialize());
     throwsCode(() => onServer.decrypt(), 'HE_MISSING_SECRET_KEY');
-    using r = onServer.mul([1, 2, 3, 4]).sum();
+    using r = server.tidy(() => onServer.mul([1, 2, 3, 4]).sum());
     const back = EncryptedVector.deserialize(client(), r.serialize());
     using _b = back;
     assert.equal(back.length, 1);

@@ -149,7 +149,7 @@ export interface LoadPublicOptions {
    * need (extra or missing keys are refused); otherwise the bytes' own declaration is used.
    */
   readonly capabilities?: VectorCapabilities;
-  /** Byte cap on the whole public context (default: the exact bound of its keys). */
+  /** Byte cap on the whole public context, checked first (the keys also get their exact bound). */
   readonly maxBytes?: number;
 }
 
@@ -218,6 +218,8 @@ export class VectorContext {
   readonly #keys: EvaluationKeys;
   readonly #secret: KeySet | undefined;
   readonly #ev: Evaluator;
+  /** Open {@link VectorContext.tidy} scopes, innermost last. */
+  readonly #scopes: Set<EncryptedVector>[] = [];
   #disposed = false;
 
   private constructor(he: HeContext, keys: EvaluationKeys, caps: VectorCapabilities, plan: VectorKeyPlan) {
@@ -263,10 +265,18 @@ export class VectorContext {
    * @example
    * using server = await VectorContext.loadPublic(publicBytes);
    * using v = EncryptedVector.deserialize(server, vectorBytes);
-   * const reply = v.mul(2).serialize();
+   * using r = v.mul(0.5);
+   * const reply = r.serialize();
    */
   static async loadPublic(bytes: Uint8Array, opts: LoadPublicOptions = {}): Promise<VectorContext> {
     const what = 'public context';
+    if (opts === null || typeof opts !== 'object') invalid(`load ${what}`, '"opts" expected an object');
+    if (bytes instanceof Uint8Array && opts.maxBytes !== undefined && bytes.length > opts.maxBytes) {
+      throw new HeError(
+        'HE_TOO_LARGE',
+        `cannot load ${what}: ${bytes.length} bytes exceeds ${opts.maxBytes}`,
+      );
+    }
     readPrefix(bytes, CONTEXT_MAGIC, PREFIX_BYTES, what);
     if ((bytes[5] | bytes[6] | bytes[7]) !== 0) {
       throw new HeError('HE_MALFORMED', `cannot load ${what}: reserved header bytes are not zero`);
@@ -311,13 +321,47 @@ export class VectorContext {
       const keys = loadPublicMaterialEnvelope(he, rest.subarray(head.totalLength), {
         relin: plan.relin,
         galoisSteps: plan.galoisSteps,
-        ...(opts.maxBytes !== undefined ? { maxBytes: opts.maxBytes } : {}),
       });
       return new VectorContext(he, keys, caps, plan);
     } catch (e) {
       he[Symbol.dispose]();
       throw e;
     }
+  }
+
+  /**
+   * Runs `fn` and disposes every vector created inside it except those it returns (a vector or an
+   * array of vectors), so operations can be chained without leaking WebAssembly memory (the
+   * pattern of tfjs `tidy`). Nests; if `fn` throws, everything it created is disposed.
+   *
+   * @example
+   * using score = vctx.tidy(() => x.mul(w).add(b).polyval([0.5, 0.197, 0, -0.004]).sum());
+   */
+  tidy<T>(fn: () => T): T {
+    this.#check('tidy');
+    const scope = new Set<EncryptedVector>();
+    this.#scopes.push(scope);
+    let result: T;
+    try {
+      result = fn();
+    } catch (e) {
+      for (const v of scope) v[Symbol.dispose]();
+      throw e;
+    } finally {
+      this.#scopes.pop();
+    }
+    const kept = new Set<unknown>(Array.isArray(result) ? result : [result]);
+    for (const v of scope) {
+      // A kept vector now belongs to the enclosing scope, if there is one.
+      if (kept.has(v)) this._track(v);
+      else v[Symbol.dispose]();
+    }
+    return result;
+  }
+
+  /** @internal records a new vector in the innermost {@link VectorContext.tidy} scope. */
+  _track(v: EncryptedVector): void {
+    this.#scopes.at(-1)?.add(v);
   }
 
   /** True when this context can decrypt (it holds the secret key). */
@@ -482,9 +526,13 @@ export type VectorOperand = number | ArrayLike<number> | EncryptedVector;
  * each `matmul` consumes one level; `polyval` consumes `polynomialDepth(degree)`; `sum` consumes
  * none (one if the vector must be masked first).
  *
+ * Chaining: `x.mul(w).add(1)` would leave the intermediate `x.mul(w)` undisposed, and WebAssembly
+ * memory is never reclaimed by the garbage collector. Bind each step with `using`, or chain inside
+ * {@link VectorContext.tidy}, which disposes every intermediate and keeps only what it returns.
+ *
  * @example
  * using x = vctx.encrypt([1, 2, 3]);
- * using y = x.mul([0.5, 0.5, 0.5]).add(1); // (intermediates: see the note on chaining below)
+ * using y = vctx.tidy(() => x.mul([0.5, 0.5, 0.5]).add(1));
  * y.decrypt(); // ≈ [1.5, 2, 2.5]
  */
 export class EncryptedVector {
@@ -500,6 +548,7 @@ export class EncryptedVector {
     this.#ct = ct;
     this.length = ct.layout.length;
     this.cleanPadding = clean;
+    context._track(this);
   }
 
   /** @internal takes ownership of `ct`. */
