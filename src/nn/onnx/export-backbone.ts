@@ -66,6 +66,15 @@ export function backboneToOnnxModel(
       case 'relu':
         nodes.push({ opType: 'Relu', name: `relu_${i}`, inputs: [cur], outputs: [out], attributes: [] });
         break;
+      case 'square':
+        nodes.push({
+          opType: 'Mul',
+          name: `square_${i}`,
+          inputs: [cur, cur],
+          outputs: [out],
+          attributes: [],
+        });
+        break;
       case 'maxpool':
       case 'avgpool':
         nodes.push({

@@ -47,3 +47,33 @@ export class Flatten implements Layer {
     return dy;
   }
 }
+
+/** x² activation: the HE-friendly non-linearity of MLP heads (one ciphertext multiplication). */
+export class Square implements Layer {
+  readonly config: LayerConfig = { type: 'square' };
+  readonly inShape: readonly number[];
+  readonly outShape: readonly number[];
+  private _x: Float32Array | undefined;
+  private _y: Float32Array | undefined;
+  private _dx: Float32Array | undefined;
+  constructor(inShape: readonly number[]) {
+    this.inShape = inShape;
+    this.outShape = inShape;
+  }
+  params(): Param[] {
+    return [];
+  }
+  forward(x: Float32Array): Float32Array {
+    this._x = x;
+    const y = (this._y = ensure(this._y, x.length));
+    for (let i = 0; i < x.length; i++) y[i] = x[i] * x[i];
+    return y;
+  }
+  backward(dy: Float32Array, _batch: number, needInputGrad: boolean): Float32Array {
+    if (!needInputGrad) return new Float32Array(0);
+    const x = this._x!;
+    const dx = (this._dx = ensure(this._dx, dy.length));
+    for (let i = 0; i < dy.length; i++) dx[i] = 2 * x[i] * dy[i];
+    return dx;
+  }
+}

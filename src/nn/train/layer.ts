@@ -9,6 +9,7 @@ export interface Param {
 export type LayerConfig =
   | { type: 'conv2d'; outChannels: number; kernel: number; stride: number; padding: number }
   | { type: 'relu' }
+  | { type: 'square' }
   | { type: 'maxpool'; kernel: number; stride: number }
   | { type: 'avgpool'; kernel: number; stride: number }
   | { type: 'gap' }

@@ -82,6 +82,10 @@ test('conv2d (padding, stride 2) + relu + gap + dense: gradients match finite di
   );
 });
 
+test('x² activation in a dense MLP: gradients match finite differences', () => {
+  gradCheck([{ type: 'dense', units: 4 }, { type: 'square' }, { type: 'dense', units: 2 }], [5], 3);
+});
+
 test('maxpool + avgpool + flatten + dense: gradients match finite differences', () => {
   // Max-pool is piecewise linear; random inputs make ties (and kinks within ±h) unlikely.
   gradCheck(

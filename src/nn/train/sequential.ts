@@ -1,7 +1,7 @@
 import { NnError } from '../errors.ts';
 import { Conv2d } from './conv2d.ts';
 import { Dense } from './dense.ts';
-import { Flatten, Relu } from './elementwise.ts';
+import { Flatten, Relu, Square } from './elementwise.ts';
 import type { Layer, LayerConfig, Param } from './layer.ts';
 import { AvgPool2d, GlobalAvgPool, MaxPool2d } from './pool.ts';
 import type { Rng } from './rng.ts';
@@ -35,6 +35,9 @@ export class Sequential {
           break;
         case 'relu':
           layer = new Relu(shape);
+          break;
+        case 'square':
+          layer = new Square(shape);
           break;
         case 'flatten':
           layer = new Flatten(shape);

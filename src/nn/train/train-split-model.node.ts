@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { classCounts } from '../data/dataset.ts';
 import { loadMedMnist, MEDMNIST_CLASSES, type MedMnistName } from '../data/medmnist.node.ts';
 import { NnError } from '../errors.ts';
-import type { LinearHeadSpec } from '../head.ts';
+import type { HeadSpec, MlpHeadLayer } from '../head.ts';
 import { backboneToOnnxModel } from '../onnx/export-backbone.ts';
 import { loadBackboneWeights } from '../onnx/import-backbone-weights.ts';
 import { encodeOnnxModel } from '../onnx/onnx-model.ts';
@@ -11,6 +11,7 @@ import type { PreprocessSpec } from '../preprocess.ts';
 import type { Dense } from './dense.ts';
 import { evaluateSplitModel, loadSplitModelDir, sha256Hex } from './evaluate.node.ts';
 import { type BatchReport, type EpochReport, evaluate, fit } from './fit.ts';
+import type { LayerConfig } from './layer.ts';
 import { balancedClassWeights } from './loss.ts';
 import { Rng } from './rng.ts';
 import { Sequential } from './sequential.ts';
@@ -38,6 +39,11 @@ export interface TrainSplitOptions {
    * PneumoniaMNIST backbone); its architecture must match `embeddingDim` and `width`.
    */
   initFrom?: string;
+  /**
+   * Hidden width of an MLP head (dense → x² → dense) instead of the linear head; the x² activation
+   * costs the encrypted evaluator one extra multiplicative level.
+   */
+  headHidden?: number;
   /** The command line recorded in the manifest. */
   command?: string;
   onBatch?: (r: BatchReport) => void;
@@ -102,11 +108,19 @@ export async function trainSplitModel(opts: TrainSplitOptions): Promise<TrainSpl
     `${opts.dataset}: train ${raw.train.n} (${counts.join('/')}), val ${raw.val.n}, test ${raw.test.n}; mean ${stats.mean} std ${stats.std}`,
   );
 
-  const net = new Sequential(
-    [1, 28, 28],
-    [...backboneLayers(d, width), { type: 'dense', units: 1 }],
-    new Rng(seed),
-  );
+  const backbone = backboneLayers(d, width);
+  const hidden = opts.headHidden;
+  if (hidden !== undefined && !(Number.isInteger(hidden) && hidden >= 1 && hidden <= 1024)) {
+    throw new NnError(
+      'NN_INVALID_ARGUMENT',
+      `trainSplitModel: headHidden must be an integer in 1..1024, got ${hidden}`,
+    );
+  }
+  const headLayers: LayerConfig[] =
+    hidden === undefined
+      ? [{ type: 'dense', units: 1 }]
+      : [{ type: 'dense', units: hidden }, { type: 'square' }, { type: 'dense', units: 1 }];
+  const net = new Sequential([1, 28, 28], [...backbone, ...headLayers], new Rng(seed));
   let initFrom: { model: string; dataset: string; backboneSha256: string } | undefined;
   if (opts.initFrom !== undefined) {
     const src = loadSplitModelDir(opts.initFrom);
@@ -141,18 +155,31 @@ export async function trainSplitModel(opts: TrainSplitOptions): Promise<TrainSpl
     }),
   ) as TrainSplitResult['tsMetrics'];
 
-  const backboneLayersTrained = net.layers.slice(0, -1);
-  const headLayer = net.layers[net.layers.length - 1] as Dense;
-  const head: LinearHeadSpec = {
-    kind: 'linear',
-    inputDim: d,
-    outputs: 1,
-    // Float32 weights widen exactly to float64; the JSON keeps every bit.
-    weights: [Array.from(headLayer.weight.value)],
-    bias: Array.from(headLayer.bias.value),
-    activation: 'sigmoid',
-    classes,
+  const backboneLayersTrained = net.layers.slice(0, backbone.length);
+  // Float32 weights widen exactly to float64; the JSON keeps every bit.
+  const affine = (l: Dense): MlpHeadLayer => {
+    const inDim = l.weight.value.length / l.config.units;
+    const weights = Array.from({ length: l.config.units }, (_, r) =>
+      Array.from(l.weight.value.subarray(r * inDim, (r + 1) * inDim)),
+    );
+    return { inputDim: inDim, outputs: l.config.units, weights, bias: Array.from(l.bias.value) };
   };
+  const denseHead = net.layers
+    .slice(backbone.length)
+    .filter((l): l is Dense => l.config.type === 'dense')
+    .map(affine);
+  const head: HeadSpec =
+    denseHead.length === 1
+      ? { kind: 'linear', ...denseHead[0], inputDim: d, outputs: 1, activation: 'sigmoid', classes }
+      : {
+          kind: 'mlp',
+          inputDim: d,
+          outputs: 1,
+          layers: denseHead,
+          hiddenActivation: { kind: 'polynomial', coefficients: [0, 0, 1] },
+          activation: 'sigmoid',
+          classes,
+        };
   const onnxModel = backboneToOnnxModel(backboneLayersTrained, [1, 28, 28], {
     metadata: {
       dataset: opts.dataset,

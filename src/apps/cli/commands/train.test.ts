@@ -28,6 +28,22 @@ test('blinddx train writes backbone.onnx, head.json and a consistent model.json 
   console.log = () => {};
   process.stderr.write = (() => true) as typeof process.stderr.write;
   try {
+    const mlp = await main([
+      'train',
+      '--dataset',
+      'breastmnist',
+      '--out',
+      join(dir, 'mlp'),
+      '--epochs',
+      '1',
+      '--width',
+      '2',
+      '--embedding-dim',
+      '4',
+      '--head-hidden',
+      '3',
+    ]);
+    assert.equal(mlp, 0);
     const code = await main([
       'train',
       '--dataset',
@@ -53,6 +69,12 @@ test('blinddx train writes backbone.onnx, head.json and a consistent model.json 
     assert.equal(manifest.embeddingDim, 8);
     assert.equal(head.inputDim, 8);
     assert.equal(manifest.metrics.test.n, 156);
+    const mlpHead = loadSplitModelDir(join(dir, 'mlp')).head;
+    assert.equal(mlpHead.kind, 'mlp');
+    assert.deepEqual(mlpHead.kind === 'mlp' && mlpHead.layers.map((l) => [l.inputDim, l.outputs]), [
+      [4, 3],
+      [3, 1],
+    ]);
     assert.match(manifest.training.command, /--embedding-dim 8/);
     assert.deepEqual(JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')).classes, [
       'malignant',

@@ -22,6 +22,7 @@ options:
   --lr <x>                Adam learning rate, cosine-decayed (default 0.002)
   --batch-size <n>        mini-batch size (default 32)
   --weight-decay <x>      decoupled (AdamW) weight decay on weights (default 1e-4)
+  --head-hidden <h>       MLP head dense(h) → x² → dense(1) instead of the linear head
   --init-from <dir>       start from the backbone of an existing split model (same --width/--embedding-dim)`;
 
 function intOpt(v: unknown, name: string, dflt: number): number {
@@ -52,6 +53,7 @@ export const trainCommand: CliCommand = {
     'batch-size': { type: 'string' },
     'init-from': { type: 'string' },
     'weight-decay': { type: 'string' },
+    'head-hidden': { type: 'string' },
   },
   async run({ values }) {
     const dataset = values.dataset as string | undefined;
@@ -114,6 +116,7 @@ export const trainCommand: CliCommand = {
       `blinddx train --dataset ${dataset} --out ${out} --epochs ${opts.epochs} --seed ${opts.seed}` +
       ` --embedding-dim ${opts.embeddingDim} --width ${opts.width} --lr ${opts.lr} --batch-size ${opts.batchSize}` +
       ` --weight-decay ${opts.weightDecay}` +
+      (values['head-hidden'] === undefined ? '' : ` --head-hidden ${values['head-hidden']}`) +
       (values['init-from'] === undefined ? '' : ` --init-from ${values['init-from']}`);
     try {
       const res = await trainSplitModel({
@@ -121,6 +124,8 @@ export const trainCommand: CliCommand = {
         outDir: out,
         ...opts,
         initFrom: values['init-from'] as string | undefined,
+        headHidden:
+          values['head-hidden'] === undefined ? undefined : intOpt(values['head-hidden'], 'head-hidden', 0),
         command,
         onBatch,
         onEpoch,
