@@ -51,12 +51,12 @@ test('throughput mode (one image per slot) matches the float64 reference on two 
     for (const c of [...cts, ...outs]) c[Symbol.dispose]();
     images.forEach((px, b) => {
       const want = referenceForward(m, preprocessImage(m, px));
-      want.forEach((w, k) =>
+      want.forEach((w, k) => {
         assert.ok(
           Math.abs(logits[b][k] - w) < 1e-3 * Math.max(1, Math.abs(w)),
           `${preset} image ${b} logit ${k}`,
-        ),
-      );
+        );
+      });
     });
   }
 });
