@@ -192,14 +192,21 @@ export class Evaluator {
    * the classic InnerSum. Needs Galois keys for {@link innerSumSteps}(n).
    */
   innerSum(a: Ciphertext, n: number): Ciphertext {
+    const steps = innerSumSteps(n);
     let acc = a.clone();
-    for (const step of innerSumSteps(n)) {
-      using r = this.rotate(acc, step);
-      const next = this.add(acc, r);
+    try {
+      for (const step of steps) {
+        using r = this.rotate(acc, step);
+        const next = this.add(acc, r);
+        acc[Symbol.dispose]();
+        acc = next;
+      }
+      return acc;
+    } catch (e) {
+      // A failed rotation (e.g. a missing Galois key) must not leak the partial sum's WASM memory.
       acc[Symbol.dispose]();
-      acc = next;
+      throw e;
     }
-    return acc;
   }
 
   /** Mod-switches the higher-level operand down so both sit at the same level. Returns new handles. */

@@ -135,11 +135,12 @@ export function matVec(
     groups.get(g)!.push(b);
   }
   let result: Ciphertext | undefined;
+  let inner: Ciphertext | undefined;
   try {
     for (const bs of groups.values())
       for (const b of bs) if (!baby.has(b)) baby.set(b, b === 0 ? x.clone() : ev.rotate(x, b));
     for (const [g, bs] of groups) {
-      let inner: Ciphertext | undefined;
+      inner = undefined;
       for (const b of bs) {
         // rot(d_(g+b), −g): entry j is d_(g+b)[(j − g) mod n] = M[j−g][(j+b) mod n].
         const diag = new Float64Array(n);
@@ -159,6 +160,7 @@ export function matVec(
       }
       using rescaled = ev.rescale(inner!);
       inner![Symbol.dispose]();
+      inner = undefined;
       const rotated = g === 0 ? rescaled.clone() : ev.rotate(rescaled, g);
       if (result === undefined) result = rotated;
       else {
@@ -168,6 +170,11 @@ export function matVec(
         result = s;
       }
     }
+  } catch (e) {
+    // A failed step (e.g. a missing giant-step Galois key) must not leak the partial sums.
+    inner?.[Symbol.dispose]();
+    result?.[Symbol.dispose]();
+    throw e;
   } finally {
     for (const c of baby.values()) c[Symbol.dispose]();
   }
