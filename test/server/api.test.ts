@@ -147,6 +147,19 @@ describe('inference service over loopback HTTP', () => {
     const other = await inferRaw(svc, svc.tokens.a, clientId, te.encode('different'), key);
     assert.equal(other.res.status, 409);
     assert.equal(other.json.error.code, 'IDEMPOTENCY_CONFLICT');
+    // The same key while the first request still runs: 409 IDEMPOTENCY_IN_PROGRESS, retry later.
+    let open!: () => void;
+    svc.engine.gate = new Promise<void>((r) => (open = r));
+    const k2 = { 'idempotency-key': 'in-progress-0001' };
+    const running = inferRaw(svc, svc.tokens.a, clientId, te.encode('held'), k2);
+    while (svc.engine.active === 0) await new Promise((r) => setTimeout(r, 5));
+    const dup = await inferRaw(svc, svc.tokens.a, clientId, te.encode('held'), k2);
+    assert.equal(dup.res.status, 409);
+    assert.equal(dup.json.error.code, 'IDEMPOTENCY_IN_PROGRESS');
+    assert.equal(dup.res.headers.get('retry-after'), '1');
+    open();
+    svc.engine.gate = null;
+    assert.equal((await running).res.status, 200);
     // Another organisation's identical key is a different key.
     const c2 = (await sdk(svc, svc.tokens.b).register('echo-head', material)).clientId;
     assert.equal((await inferRaw(svc, svc.tokens.b, c2, te.encode('other org'), key)).res.status, 200);
@@ -291,14 +304,23 @@ describe('limits', () => {
   test('backpressure: beyond concurrency + queue → 503 QUEUE_FULL with Retry-After; admitted work completes', async () => {
     const svc = await startTestService({ compute: { concurrency: 1, maxQueued: 1 } });
     try {
-      svc.engine.delayMs = 150;
       const id = (await sdk(svc).register('echo-head', material)).clientId;
-      const rs = await Promise.all(
-        Array.from({ length: 6 }, (_, i) => inferRaw(svc, svc.tokens.a, id, te.encode(`p${i}`))),
+      let open!: () => void;
+      svc.engine.gate = new Promise<void>((r) => (open = r));
+      let settled = 0;
+      const rs = Array.from({ length: 6 }, (_, i) =>
+        inferRaw(svc, svc.tokens.a, id, te.encode(`p${i}`)).finally(() => settled++),
       );
-      const statuses = rs.map((r) => r.res.status).sort();
+      // With the engine held, one request runs, one waits, and the other four are refused at once.
+      while (settled < 4) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(svc.engine.active, 1);
+      assert.equal(settled, 4);
+      open();
+      svc.engine.gate = null;
+      const done = await Promise.all(rs);
+      const statuses = done.map((r) => r.res.status).sort();
       assert.deepEqual(statuses, [200, 200, 503, 503, 503, 503]);
-      for (const r of rs.filter((x) => x.res.status === 503)) {
+      for (const r of done.filter((x) => x.res.status === 503)) {
         assert.equal(r.json.error.code, 'QUEUE_FULL');
         assert.equal(r.res.headers.get('retry-after'), '1');
       }
@@ -346,7 +368,7 @@ describe('limits', () => {
     const id = (await sdk(svc).register('echo-head', material)).clientId;
     svc.engine.slowMs = 300;
     const inflight = inferRaw(svc, svc.tokens.a, id, te.encode('SLOW'));
-    await new Promise((r) => setTimeout(r, 50));
+    while (svc.engine.active === 0) await new Promise((r) => setTimeout(r, 5));
     const closing = svc.stop();
     const r = await inflight;
     assert.equal(r.res.status, 200, 'in-flight request finished');
