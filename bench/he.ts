@@ -269,7 +269,9 @@ function table(result: HeBenchResult, plan: Plan): string {
   out.push(`\nworker pool (${plan.poolPreset}, ${plan.poolTasks} tasks per round)`);
   const poolRows = result.rows.filter((r) => r.op.startsWith('pool'));
   for (const [i, r] of poolRows.entries()) {
-    const busy = `${cores[i].toFixed(2)} cores busy`;
+    // CPU ms per task = cores busy × wall ms per task: equal for 1 and 2 workers means the pool adds
+    // no per-task overhead, whatever share of the machine the scheduler granted.
+    const busy = `${cores[i].toFixed(2)} cores busy, ${(cores[i] * r.ms).toFixed(1)} CPU ms/task`;
     out.push(`  ${r.op.padEnd(36)} ${fmt(r.ms).padStart(8)}  (${(1000 / r.ms).toFixed(1)} tasks/s, ${busy})`);
   }
   out.push(`  speedup 2 vs 1 workers: ×${result.poolSpeedup}`);
