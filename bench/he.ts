@@ -288,7 +288,8 @@ function table(result: HeBenchResult, plan: Plan): string {
 const HELP = `usage: npm run bench -- he [--json] [--quick] [--big]
   --json   print one JSON object {"rows","sizes","poolSpeedup"} on stdout (progress on stderr)
   --quick  4096 only, few repetitions (a smoke test)
-  --big    also ckks-32768-d16 (context ~14 s, ~1 GB of memory)`;
+  --big    also ckks-32768-d16 (context ~14 s, ~1 GB of memory)
+Through npm, use \`npm run -s bench -- he --json\`: without -s npm prints its own banner on stdout.`;
 
 /** Runs the bench; see {@link HELP}. */
 export async function run(args: readonly string[]): Promise<void> {

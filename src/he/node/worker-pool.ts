@@ -182,6 +182,7 @@ function checkTimeout(op: string, v: number | undefined): number | undefined {
 export class WorkerPool<H extends HandlerMap = HandlerMap> {
   /** Number of workers. */
   readonly size: number;
+  /** Tasks that may wait for a free worker before {@link run} refuses with {@link PoolBusyError}. */
   readonly maxQueued: number;
   readonly #handlers: readonly string[];
   readonly #defaultTimeout: number | undefined;
