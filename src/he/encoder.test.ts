@@ -164,6 +164,26 @@ describe('encoder argument errors', () => {
     throwsCode(() => decodeCoeffs(pt, [-1]), 'HE_INVALID_ARGUMENT');
   });
 
+  test('values that would wrap modulo a lower level are refused, not silently corrupted', () => {
+    const { ctx } = fixtures.get('ckks-8192-d2')!;
+    // Level 0 of ckks-8192-d2 is one 60-bit prime: coefficients must stay below 2^59.
+    throwsCode(() => encodeSlots(ctx, [100], { level: 0, scale: 2 ** 55 }), 'HE_INVALID_ARGUMENT');
+    throwsCode(() => encodeCoeffs(ctx, [1e6], { level: 0, scale: 2 ** 40 }), 'HE_INVALID_ARGUMENT');
+    throwsCode(() => encodeCoeffs(ctx, [2 ** 20], { scale: 2 ** 120 }), 'HE_INVALID_ARGUMENT');
+    // Just inside the bound both still round-trip.
+    using s = encodeSlots(ctx, [2 ** 18], { level: 0, scale: 2 ** 40 });
+    assert.ok(Math.abs(decodeSlots(s)[0] - 2 ** 18) < 1e-3);
+    using c = encodeCoeffs(ctx, [2 ** 18], { level: 0, scale: 2 ** 40 });
+    assert.equal(decodeCoeffs(c, [0])[0], 2 ** 18);
+    // A sparse slot vector has small coefficients (Parseval), so a large single value still fits.
+    using sparse = encodeSlots(ctx, [2 ** 22, 0, 0, 0, 0, 0, 0, 0], {
+      level: 0,
+      scale: 2 ** 40,
+      period: 4096,
+    });
+    assert.ok(Math.abs(decodeSlots(sparse)[0] - 2 ** 22) < 1e-2);
+  });
+
   test('coefficient encoding refuses a BFV context', async () => {
     using bfv = await HeContext.create('bfv-4096');
     throwsCode(() => encodeCoeffs(bfv, [1]), 'HE_INVALID_ARGUMENT');

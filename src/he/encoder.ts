@@ -45,6 +45,21 @@ function checkValues(values: ArrayLike<number>, max: number, op: string): void {
   }
 }
 
+/**
+ * Refuses plaintext coefficients that reach half the modulus of `level`: they would wrap modulo the
+ * primes and decode to garbage without any error (SEAL checks only against the top-level modulus,
+ * and only for slot encoding).
+ */
+function checkFits(ctx: HeContext, level: number, maxCoeff: number, op: string): void {
+  const bits = ctx.level(level).primes.reduce((acc, q) => acc + Math.log2(Number(q)), 0);
+  if (Math.log2(maxCoeff) >= bits - 1) {
+    throw new HeError(
+      'HE_INVALID_ARGUMENT',
+      `cannot ${op}: coefficients may reach 2^${Math.log2(maxCoeff).toFixed(1)}, half the ${bits.toFixed(0)}-bit modulus at level ${level} or more (they would wrap to garbage)`,
+    );
+  }
+}
+
 /** Smallest power of two ≥ n. */
 export function nextPow2(n: number): number {
   let p = 1;
@@ -74,6 +89,13 @@ export function encodeSlots(
   const full = new Float64Array(slots);
   for (let start = 0; start < slots; start += period)
     for (let i = 0; i < values.length; i++) full[start + i] = values[i];
+  if (level !== ctx.maxLevel) {
+    // Below the top level SEAL checks nothing. Parseval bounds the coefficients without computing
+    // them: ‖m‖∞ ≤ ‖m‖₂ = scale·RMS(all N/2 slots) = scale·√(Σ vᵢ² / period), exact for constants.
+    let sq = 0;
+    for (let i = 0; i < values.length; i++) sq += values[i] * values[i];
+    checkFits(ctx, level, scale * Math.sqrt(sq / period) + 0.5, 'encode slots');
+  }
   const seal = ctx._seal;
   const pt = new seal.Plaintext();
   ctx._call('encode slots', () => ctx._ckks.encode(full, scale, pt));
@@ -200,6 +222,9 @@ export function encodeCoeffs(
     if (p >= 0) ints[p] += v;
     else ints[n + p] -= v; // negacyclic wrap
   }
+  let maxCoeff = 0;
+  for (let i = 0; i < n; i++) maxCoeff = Math.max(maxCoeff, Math.abs(ints[i]));
+  checkFits(ctx, level, maxCoeff, 'encode coefficients');
   const layout: Layout = {
     kind: 'coeffs',
     length: values.length,
