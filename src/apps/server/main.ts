@@ -1,17 +1,48 @@
 // `npm start`: the inference service on BLINDDX_PORT (default 8080), SQLite store under .data/.
 // Configuration: BLINDDX_CONFIG (JSON file) and BLINDDX_* variables; see src/server/config.ts.
+// With no modelsDir configured, the committed split models under models/ are signed at start with
+// a demo publisher key kept in the data dir (src/server/engines/demo-models.ts); set
+// BLINDDX_DEMO_MODELS=off to start without them, or to another folder of split models.
+import { resolve } from 'node:path';
 import { BlindDxError } from '../../protocol/errors.ts';
-import { loadConfig } from '../../server/config.ts';
+import { loadConfig, type ServerConfig } from '../../server/config.ts';
+import { prepareDemoModels } from '../../server/engines/demo-models.ts';
+import { SealHeadEngine } from '../../server/engines/seal-head-engine.ts';
 import { closeOnSignals, startService } from '../../server/lifecycle.ts';
 import { unavailableEngine } from '../../server/unavailable-engine.ts';
+
+const _repoModels = resolve(import.meta.dirname, '..', '..', '..', 'models');
 
 /** Starts the service; resolves once it listens. */
 export async function runServer(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<void> {
-  const config = loadConfig({ env });
+  let config: ServerConfig = loadConfig({ env });
+  if (config.modelsDir === null && env.BLINDDX_DEMO_MODELS !== 'off') {
+    const demo = await prepareDemoModels({
+      sourceDir: env.BLINDDX_DEMO_MODELS ?? _repoModels,
+      dataDir: config.dataDir,
+      log: (m) => process.stdout.write(`BlindDx: ${m}\n`),
+    });
+    if (demo.models.length > 0) {
+      config = Object.freeze({
+        ...config,
+        modelsDir: demo.modelsDir,
+        trustedKeyFiles: Object.freeze([...config.trustedKeyFiles, demo.trustedKeyFile]),
+      });
+      process.stdout.write(
+        `BlindDx: demo models ${demo.models.join(', ')} signed by the demo publisher key ${demo.trustedKeyFile} (clients trust this file)\n`,
+      );
+    }
+  }
   const service = await startService(config, {
-    engine: unavailableEngine(),
+    engine:
+      config.modelsDir === null
+        ? unavailableEngine()
+        : new SealHeadEngine({
+            workers: config.compute.concurrency,
+            taskTimeoutMs: config.compute.timeoutMs,
+          }),
     onDevToken: (token) =>
       // Printed once, on the start that creates it; only its hash is stored.
       process.stdout.write(

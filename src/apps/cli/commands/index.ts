@@ -1,6 +1,8 @@
 import type { CliCommand } from '../command.ts';
 import { auditCommand } from './audit.ts';
+import { bundleCommand } from './bundle.ts';
 import { demoCommand } from './demo.ts';
+import { diagnoseCommand } from './diagnose.ts';
 import { evalCommand } from './eval.ts';
 import { historyCommand } from './history.ts';
 import { keygenCommand } from './keygen.ts';
@@ -15,6 +17,8 @@ export const commands: readonly CliCommand[] = [
   trainCommand,
   evalCommand,
   demoCommand,
+  diagnoseCommand,
+  bundleCommand,
   keygenCommand,
   historyCommand,
   serveCommand,

@@ -1,0 +1,99 @@
+/**
+ * Demo models for `npm start` with nothing configured. The repository commits the trained split
+ * models (`models/<name>/`: model.json, backbone.onnx, head.json) but no signing key: on start, the
+ * service makes a demo publisher key once under its data directory, signs a bundle for every split
+ * model with a linear head, and trusts that key (and only for these bundles' directory).
+ *
+ * ```
+ * <dataDir>/demo-publisher.key.json   private Ed25519 key (0600), made on the first start
+ * <dataDir>/demo-publisher.pub.json   its public half: what a client trusts (blinddx diagnose uses
+ *                                     it by default when run from the same folder)
+ * <dataDir>/demo-models/<name>/       signed bundles (rebuilt when the model's files change)
+ * ```
+ *
+ * A vendor's real deployment sets `modelsDir` and `trustedKeyFiles` instead, with bundles signed
+ * offline by `blinddx bundle`; then nothing here runs.
+ */
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  generateSigningKey,
+  type PrivateKeyJwk,
+  parsePrivateKey,
+  publicPart,
+} from '../../protocol/ed25519.ts';
+import { buildSplitModelBundle, writeBundle } from './split-model-bundle.ts';
+
+export interface DemoModels {
+  readonly modelsDir: string;
+  readonly trustedKeyFile: string;
+  readonly models: readonly string[];
+  /** Folders skipped, with why (not a split model, an MLP head, unreadable…). */
+  readonly skipped: readonly { readonly dir: string; readonly why: string }[];
+}
+
+async function _demoKey(dataDir: string): Promise<{ key: PrivateKeyJwk; pubFile: string }> {
+  const keyFile = join(dataDir, 'demo-publisher.key.json');
+  const pubFile = join(dataDir, 'demo-publisher.pub.json');
+  let key: PrivateKeyJwk;
+  if (existsSync(keyFile)) {
+    key = await parsePrivateKey(JSON.parse(readFileSync(keyFile, 'utf8')), keyFile);
+  } else {
+    key = await generateSigningKey();
+    writeFileSync(keyFile, `${JSON.stringify(key, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    chmodSync(keyFile, 0o600);
+  }
+  writeFileSync(pubFile, `${JSON.stringify(publicPart(key), null, 2)}\n`);
+  return { key, pubFile };
+}
+
+/** Signs (or reuses) a bundle for each split model under `sourceDir`. */
+export async function prepareDemoModels(opts: {
+  sourceDir: string;
+  dataDir: string;
+  log?: (msg: string) => void;
+}): Promise<DemoModels> {
+  mkdirSync(opts.dataDir, { recursive: true });
+  const { key, pubFile } = await _demoKey(opts.dataDir);
+  const modelsDir = join(opts.dataDir, 'demo-models');
+  mkdirSync(modelsDir, { recursive: true });
+  const models: string[] = [];
+  const skipped: { dir: string; why: string }[] = [];
+  const names = existsSync(opts.sourceDir) ? readdirSync(opts.sourceDir).sort() : [];
+  for (const name of names) {
+    const dir = join(opts.sourceDir, name);
+    if (!existsSync(join(dir, 'model.json')) || !existsSync(join(dir, 'head.json'))) continue;
+    const out = join(modelsDir, name);
+    // What the bundle was built from: model.json pins backbone and head digests.
+    const stamp = JSON.stringify({
+      v: 1,
+      kid: key.kid,
+      model: readFileSync(join(dir, 'model.json'), 'utf8'),
+    });
+    const stampFile = join(out, 'source.stamp');
+    if (
+      existsSync(stampFile) &&
+      readFileSync(stampFile, 'utf8') === stamp &&
+      existsSync(join(out, 'server.json'))
+    ) {
+      models.push(name);
+      continue;
+    }
+    try {
+      const built = await buildSplitModelBundle(dir, key, { modelId: name });
+      rmSync(out, { recursive: true, force: true });
+      writeBundle(out, built);
+      writeFileSync(stampFile, stamp);
+      models.push(name);
+      opts.log?.(`signed demo bundle ${name} (${built.bundle.client.payload.version})`);
+    } catch (e) {
+      rmSync(out, { recursive: true, force: true });
+      skipped.push({ dir, why: (e as Error).message });
+    }
+  }
+  // Bundles whose source is gone must not keep being served.
+  for (const name of readdirSync(modelsDir)) {
+    if (!models.includes(name)) rmSync(join(modelsDir, name), { recursive: true, force: true });
+  }
+  return { modelsDir, trustedKeyFile: pubFile, models, skipped };
+}
