@@ -34,7 +34,7 @@ export interface InferRequest {
   /** Key material as registered; the engine may cache parsed keys by `materialDigest`. */
   readonly material: KeyMaterial;
   readonly materialDigest: Digest;
-  /** One ciphertext per input (a batch is several); each already size-limited by the service. */
+  /** One ciphertext per input (a batch is several); size-limited, each owning its ArrayBuffer (transferable). */
   readonly inputs: readonly Uint8Array[];
   /** Aborted on timeout or shutdown; the engine should stop work it has not started. */
   readonly signal: AbortSignal;

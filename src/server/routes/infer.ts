@@ -125,9 +125,11 @@ export const inferRoutes: FastifyPluginAsync<RouteOptions> = async (app, { ctx }
       const body = binaryBody(req, [CONTENT_TYPE_BINARY, CONTENT_TYPE_PARTS]);
       const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
       const batch = contentType === CONTENT_TYPE_PARTS;
-      const inputs = batch
-        ? decodeParts(body, { maxParts: limits.maxBatch })
-        : [{ name: '0', bytes: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) }];
+      // Copies with their own ArrayBuffers: the engine may transfer them to a worker, and Fastify's
+      // request buffer can share a pooled slab with other requests.
+      const inputs = (
+        batch ? decodeParts(body, { maxParts: limits.maxBatch }) : [{ name: '0', bytes: body as Uint8Array }]
+      ).map((p) => ({ name: p.name, bytes: new Uint8Array(p.bytes) }));
       for (const p of inputs) {
         if (p.bytes.length === 0)
           throw new BlindDxError('BAD_CIPHERTEXT', `infer: input "${p.name}" is empty`);
