@@ -489,6 +489,21 @@ describe('serialization: public context and vectors', () => {
     assert.deepEqual(w.decrypt(), v.decrypt());
   });
 
+  test('encryptSerialized: seeded upload about half the size, loads on the server', async () => {
+    const x = [0.5, -0.5, 0.25];
+    const seeded = client().encryptSerialized(x);
+    using full = client().encrypt(x);
+    const plain = full.serialize();
+    assert.ok(seeded.length < 0.55 * plain.length, `${seeded.length} vs ${plain.length}`);
+    using server = await VectorContext.loadPublic(publicBytes);
+    using v = EncryptedVector.deserialize(server, seeded);
+    using r = v.mul(2);
+    using back = EncryptedVector.deserialize(client(), r.serialize());
+    assert.ok(_maxAbsError(back.decrypt(), [1, -1, 0.5]) <= _ckksTolerance(4096, 2 ** 32, 'fresh', 2));
+    throwsCode(() => server.encryptSerialized(x), 'HE_MISSING_SECRET_KEY');
+    throwsCode(() => client().encryptSerialized(new Array(LENGTH + 1).fill(0)), 'HE_INVALID_ARGUMENT');
+  });
+
   test('server-side capabilities: keys must match them exactly', async () => {
     await rejects(publicBytes, 'HE_UNEXPECTED_KEY', { capabilities: { maxLength: LENGTH, sum: true } });
     await rejects(publicBytes, 'HE_UNEXPECTED_KEY', {

@@ -25,7 +25,7 @@
 //   (`HE_SCALE_MISMATCH`): they are a bug, not drift.
 
 import { HeContext } from './context.ts';
-import { decrypt, encryptPublic, encryptSymmetric } from './crypt.ts';
+import { decrypt, encryptPublic, encryptSymmetric, encryptSymmetricSeeded } from './crypt.ts';
 import { decodeSlots, encodeSlots, nextPow2 } from './encoder.ts';
 import { ENVELOPE_HEADER_BYTES, readEnvelopeHeader, unwrap, wrap, wrapPublicMaterial } from './envelope.ts';
 import { HeError, isHeError } from './errors.ts';
@@ -127,9 +127,11 @@ export function planVectorKeys(params: Parameters, caps: VectorCapabilities): Ve
  * The rotation steps {@link planMatVec} lists for a dense p×p matrix (every diagonal present):
  * baby steps 1…n1−1 and giant steps n1, 2·n1, …, p − n1 with n1 = 2^⌈log2 √p⌉. Computed directly
  * because building a dense p×p matrix to plan it would cost p² memory (128 MB at p = 4096).
+ *
+ * @example
+ * denseMatVecSteps(16); // [1, 2, 3, 4, 8, 12]
  */
 export function denseMatVecSteps(period: number): number[] {
-  // e.g. denseMatVecSteps(16) = [1, 2, 3, 4, 8, 12]
   const n1 = 2 ** Math.ceil(Math.log2(Math.sqrt(period)));
   const steps: number[] = [];
   for (let b = 1; b < Math.min(n1, period); b++) steps.push(b);
@@ -140,8 +142,9 @@ export function denseMatVecSteps(period: number): number[] {
 /** Options of {@link VectorContext.loadPublic}. */
 export interface LoadPublicOptions {
   /**
-   * Parameter set the server accepts. Default: any shipped preset (never an arbitrary literal: a
-   * client could otherwise make the server build an N=32768 context per request).
+   * Parameter set the server accepts. Default: any shipped preset, never an arbitrary literal.
+   * Servers should pin the one they serve: even shipped presets differ 100× in cost (an N=32768
+   * context takes ~12 s and ~1 GB to build).
    */
   readonly expectedFingerprint?: string;
   /**
@@ -410,16 +413,36 @@ export class VectorContext {
    */
   encrypt(values: ArrayLike<number>): EncryptedVector {
     this.#check('encrypt');
-    const op = 'encrypt vector';
+    this.#checkValues(values, 'encrypt vector');
+    using pt = encodeSlots(this.#he, values, { period: this.period });
+    const ct = this.#secret ? encryptSymmetric(this.#secret, pt) : encryptPublic(this.#keys, pt);
+    return EncryptedVector._wrap(this, ct, true);
+  }
+
+  /**
+   * Encrypts straight to {@link EncryptedVector.serialize}-compatible bytes in SEAL's seeded form:
+   * the second polynomial is replaced by a 64-byte seed, so an upload is about half the size. Needs
+   * the secret key (the seed belongs to symmetric encryption).
+   *
+   * @example
+   * const upload = vctx.encryptSerialized([0.5, -1, 2]); // ≈ ½ of vctx.encrypt(…).serialize()
+   */
+  encryptSerialized(values: ArrayLike<number>): Uint8Array {
+    const keys = this._secretKeys('encrypt to bytes');
+    const length = this.#checkValues(values, 'encrypt vector');
+    using pt = encodeSlots(this.#he, values, { period: this.period });
+    const env = wrap('ciphertext', this.params, encryptSymmetricSeeded(keys, pt));
+    return vectorBytes(env, length, this.period, true);
+  }
+
+  #checkValues(values: ArrayLike<number>, op: string): number {
     if (values === null || typeof values !== 'object' || typeof values.length !== 'number') {
       invalid(op, '"values" expected an array of numbers');
     }
     if (values.length < 1 || values.length > this.capabilities.maxLength) {
       invalid(op, `"values" length ${values.length} must be in 1…${this.capabilities.maxLength} (maxLength)`);
     }
-    using pt = encodeSlots(this.#he, values, { period: this.period });
-    const ct = this.#secret ? encryptSymmetric(this.#secret, pt) : encryptPublic(this.#keys, pt);
-    return EncryptedVector._wrap(this, ct, true);
+    return values.length;
   }
 
   /**
@@ -965,19 +988,24 @@ export class EncryptedVector {
     const seal = he._seal;
     const raw = new Uint8Array(this.#ct._raw.saveToArray(seal.ComprModeType.none) as Uint8Array);
     const env = wrap(this.context.hasSecretKey ? 'ciphertext' : 'result', he.params, raw);
-    const out = new Uint8Array(VECTOR_PREFIX_BYTES + env.length);
-    const v = writePrefix(out, VECTOR_MAGIC);
-    v.setUint8(5, this.cleanPadding ? 1 : 0);
-    v.setUint32(8, this.length, true);
-    v.setUint32(12, this.context.period, true);
-    out.set(env, VECTOR_PREFIX_BYTES);
-    return out;
+    return vectorBytes(env, this.length, this.context.period, this.cleanPadding);
   }
 
   /** Frees the ciphertext. Idempotent; any later use throws `HE_DISPOSED`. */
   [Symbol.dispose](): void {
     this.#ct[Symbol.dispose]();
   }
+}
+
+/** The vector header in front of a ciphertext envelope (see {@link EncryptedVector.deserialize}). */
+function vectorBytes(envelope: Uint8Array, length: number, period: number, clean: boolean): Uint8Array {
+  const out = new Uint8Array(VECTOR_PREFIX_BYTES + envelope.length);
+  const v = writePrefix(out, VECTOR_MAGIC);
+  v.setUint8(5, clean ? 1 : 0);
+  v.setUint32(8, length, true);
+  v.setUint32(12, period, true);
+  out.set(envelope, VECTOR_PREFIX_BYTES);
+  return out;
 }
 
 function scalar(v: number, op: string): number {
