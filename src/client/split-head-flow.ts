@@ -95,7 +95,8 @@ export function loadResults(ctx: HeContext, layout: SplitHeadLayout, body: Uint8
     let off = 0;
     for (const positions of layout.plan.groups) {
       const rest = body.subarray(off);
-      const h = readEnvelopeHeader(rest, {
+      // The header alone: the rest of the body may hold further envelopes.
+      const h = readEnvelopeHeader(rest.subarray(0, ENVELOPE_HEADER_BYTES), {
         expectedKind: 'result',
         expectedFingerprint: ctx.params,
         maxBytes,
