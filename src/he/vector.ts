@@ -19,10 +19,12 @@
 // - × integer scalar (|v| ≤ 2^20): encoded at scale 1 over all slots, exact, no level consumed.
 // - × encrypted: the result scale is Δa·Δb/q, which differs from Δ by the prime's distance from a
 //   power of two (|1 − q/2^k| ≈ 7e-7 for the 40-bit primes of N=8192, ≈ 3e-5 for the 32-bit prime of
-//   N=4096). Adding two vectors whose scales differ by such drift re-labels the lower-level operand
-//   with the other's scale; that multiplies its values by (1 + r) with r the relative scale
-//   difference, bounded by MAX_SCALE_DRIFT (2^-10). Larger differences are refused
-//   (`HE_SCALE_MISMATCH`): they are a bug, not drift.
+//   N=4096). Adding two vectors at different levels whose scales differ by such drift costs no
+//   precision: the higher one is brought down with a last step that multiplies by the constant 1
+//   encoded at the scale that makes its rescale land exactly on the other's scale. Only two
+//   same-level vectors with different histories are re-labelled: the second takes the first's
+//   scale, which multiplies its values by (1 + r), r the relative scale difference, bounded by
+//   MAX_SCALE_DRIFT (2^-10). Larger differences are refused (`HE_SCALE_MISMATCH`): a bug, not drift.
 
 import { HeContext } from './context.ts';
 import { decrypt, encryptPublic, encryptSymmetric, encryptSymmetricSeeded } from './crypt.ts';
@@ -700,19 +702,46 @@ export class EncryptedVector {
   /** Brings two ciphertexts to one level and (drift-aligned) one scale; returns new handles. */
   #aligned(a: Ciphertext, b: Ciphertext, op: string): [Ciphertext, Ciphertext] {
     const ev = this.context._ev;
-    const [x, y] = ev.matchLevels(a, b);
-    const r = Math.abs(x.scale / y.scale - 1);
-    if (!(r <= MAX_SCALE_DRIFT)) {
-      x[Symbol.dispose]();
-      y[Symbol.dispose]();
+    const r0 = Math.abs(a.scale / b.scale - 1);
+    if (!(r0 <= MAX_SCALE_DRIFT)) {
       throw new HeError(
         'HE_SCALE_MISMATCH',
         `cannot ${op}: scales 2^${Math.log2(a.scale).toFixed(4)} and 2^${Math.log2(b.scale).toFixed(4)} differ by more than drift`,
       );
     }
-    // Re-label the second operand with the first's scale: its values change by the factor (1 + r).
+    let x: Ciphertext;
+    let y: Ciphertext;
+    if (a.level !== b.level && a.scale !== b.scale) {
+      // The higher operand has to come down anyway: its last step down is a product with the
+      // constant 1 encoded at scale s_low·q/s_high, so the rescale lands exactly on the lower
+      // operand's scale. Same final level, no drift error (a constant encodes exactly).
+      const [hi, lo] = a.level > b.level ? [a, b] : [b, a];
+      const down = this.#exactScaleDown(hi, lo.level, lo.scale);
+      const same = ev.modSwitchTo(lo, lo.level);
+      [x, y] = hi === a ? [down, same] : [same, down];
+    } else {
+      [x, y] = ev.matchLevels(a, b);
+    }
+    // Same-level operands with different histories (or float rounding of the above): re-label the
+    // second with the first's scale, which multiplies its values by 1 + r, r ≤ MAX_SCALE_DRIFT.
     if (x.scale !== y.scale) y._raw.setScale(x.scale);
     return [x, y];
+  }
+
+  /** `ct` brought down to `level` with its scale turned into exactly `scale` (see #aligned). */
+  #exactScaleDown(ct: Ciphertext, level: number, scale: number): Ciphertext {
+    const ev = this.context._ev;
+    const he = this.context._he;
+    using above = ev.modSwitchTo(ct, level + 1);
+    const q = Number(he.level(level + 1).primes.at(-1));
+    // All N/2 slots, so the plaintext is the constant polynomial round(S): padding is kept as is.
+    using one = encodeSlots(he, new Float64Array(he.params.slots).fill(1), {
+      level: level + 1,
+      scale: (scale * q) / ct.scale,
+      period: he.params.slots,
+    });
+    using prod = ev.multiplyPlain(above, one);
+    return ev.rescale(prod);
   }
 
   #addSub(other: VectorOperand, sign: 1 | -1): EncryptedVector {
