@@ -6,14 +6,14 @@ import { NnError } from '../errors.ts';
 const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
 
 /**
- * The shared data folder: `$BLINDDX_DATA_DIR`, else `../shared/data` relative to the repository root.
+ * The shared data folder: `$BLINDDX_DATASETS_DIR`, else `../shared/data` relative to the repository root.
  * `parts` are joined onto it; a missing file is a `NN_DATA_NOT_FOUND` error naming the path.
  */
 export function dataPath(...parts: string[]): string {
-  const base = process.env.BLINDDX_DATA_DIR ?? resolve(repoRoot, '..', 'shared', 'data');
+  const base = process.env.BLINDDX_DATASETS_DIR ?? resolve(repoRoot, '..', 'shared', 'data');
   const p = join(base, ...parts);
   if (!existsSync(p)) {
-    throw new NnError('NN_DATA_NOT_FOUND', `dataPath: ${p} does not exist (set BLINDDX_DATA_DIR?)`);
+    throw new NnError('NN_DATA_NOT_FOUND', `dataPath: ${p} does not exist (set BLINDDX_DATASETS_DIR?)`);
   }
   return p;
 }
