@@ -117,6 +117,14 @@ test(
       ...response,
       body: [7, 8],
     });
+    // Retention: the stored replay expires, and the key can then start a fresh request.
+    const swept = await s.sweep(idem.expiresAt, 0);
+    assert.equal(swept.idempotencyExpired, 1);
+    assert.ok(swept.requestsPruned >= 1);
+    assert.equal(
+      (await s.admitInference(admit(org.id, c.id, 'i5', { idempotency: idem, now: idem.expiresAt }))).kind,
+      'accepted',
+    );
     await assert.rejects(
       s.finishInference({
         requestId: 'i1',
