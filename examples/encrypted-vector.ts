@@ -6,12 +6,8 @@ const weights = [0.5, -1, 0.25, 2];
 const matrix = { rows: 2, cols: 4, data: [1, 1, 0, 0, 0, 0, 1, -1] }; // y = [x0 + x1, x2 − x3]
 
 // Keys for exactly what we use: x·x products, sums (dot), and this matrix's rotations.
-using ctx = await VectorContext.create('ckks-8192-d3', {
-  maxLength: 4,
-  multiply: true,
-  sum: true,
-  matrices: [matrix],
-});
+const capabilities = { maxLength: 4, multiply: true, sum: true, matrices: [matrix] };
+using ctx = await VectorContext.create('ckks-8192-d3', capabilities);
 using x = ctx.encrypt([0.1, 0.2, 0.3, 0.4]);
 
 using score = x.dot(weights); // Σ wᵢ·xᵢ
