@@ -36,7 +36,7 @@ export interface InferRequest {
   readonly materialDigest: Digest;
   /** One ciphertext per input (a batch is several); size-limited, each owning its ArrayBuffer (transferable). */
   readonly inputs: readonly Uint8Array[];
-  /** Aborted on timeout or shutdown; the engine should stop work it has not started. */
+  /** Aborted at the request deadline (504 TIMEOUT); the engine should stop work it has not started. Shutdown drains instead of aborting. */
   readonly signal: AbortSignal;
 }
 
