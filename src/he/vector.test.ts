@@ -351,6 +351,15 @@ describe('EncryptedVector preconditions', () => {
     assert.ok(_maxAbsError(d.decrypt(), [2, 4, 6, 8]) < 1e-6);
   });
 
+  test('sum is checked against the keys: matmul keys include the InnerSum steps', async () => {
+    using c = await VectorContext.create('ckks-4096-d1', { maxLength: 16, matmul: true });
+    assert.equal(c.capabilities.sum, false);
+    const x = _seededValues(31, 16, 1);
+    using v = c.encrypt(x);
+    using s = v.sum();
+    assert.ok(Math.abs(s.decrypt()[0] - sumOf(x)) <= _ckksTolerance(4096, 2 ** 32, 'rotate', 16));
+  });
+
   test('declared matrices: keys for exactly their steps', async () => {
     const band: PlainMatrix = {
       rows: 8,

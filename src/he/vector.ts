@@ -683,7 +683,8 @@ export class EncryptedVector {
   #zero(level: number, scale: number): EncryptedVector {
     const vctx = this.context;
     using pt = this.#encode(new Float64Array(this.length), level, scale);
-    // Public-key encryption works on both sides, and a fresh encryption of 0 hides that it is 0.
+    // The key owner encrypts symmetrically, a server with the public key; either way the result is
+    // a fresh, non-transparent encryption of 0 that does not reveal it is 0.
     const keys = vctx.hasSecretKey ? vctx._secretKeys('encrypt zero') : undefined;
     const ct = keys ? encryptSymmetric(keys, pt) : encryptPublic(vctx._ev.keys!, pt);
     return new EncryptedVector(vctx, ct, true);
@@ -783,7 +784,7 @@ export class EncryptedVector {
    * another encrypted vector (levels matched, scales drift-aligned). No level is consumed.
    *
    * @example
-   * using z = x.add(y).add(1).add([0.1, 0.2, 0.3]);
+   * using z = vctx.tidy(() => x.add(y).add(1).add([0.1, 0.2, 0.3]));
    */
   add(other: VectorOperand): EncryptedVector {
     return this.#addSub(other, 1);
@@ -807,7 +808,7 @@ export class EncryptedVector {
    * capability (relinearization keys) and consumes one level.
    *
    * @example
-   * using w = x.mul(0.5).mul([1, 2, 3]).mul(y);
+   * using w = vctx.tidy(() => x.mul(0.5).mul([1, 2, 3]).mul(y));
    */
   mul(other: VectorOperand): EncryptedVector {
     const op = 'multiply';
@@ -896,10 +897,12 @@ export class EncryptedVector {
    */
   sum(): EncryptedVector {
     const vctx = this.context;
-    if (!vctx.capabilities.sum) {
+    // Checked against the keys, not the flag: the steps of "matmul" include the InnerSum ones.
+    const missing = innerSumSteps(vctx.period).filter((s) => !vctx.plan.galoisSteps.includes(s));
+    if (missing.length > 0) {
       throw new HeError(
         'HE_MISSING_GALOIS_KEY',
-        'cannot sum: the vector context was created without the "sum" capability',
+        `cannot sum: no Galois keys for steps ${missing.join(', ')} (declare the "sum" capability)`,
       );
     }
     const clean = this.cleanPadding
