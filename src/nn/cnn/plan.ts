@@ -96,7 +96,9 @@ export interface ServerPlan {
   readonly model: string;
   readonly params: ParametersLiteral;
   readonly stages: readonly Stage[];
+  /** The evaluation keys the server must receive: exactly these Galois steps, relin if any square. */
   readonly galoisSteps: readonly number[];
+  readonly relin: boolean;
 }
 
 /** Counts that predict cost, reported by the planner. */

@@ -174,7 +174,7 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
       relin,
       ...(model.classes ? { classes: model.classes } : {}),
     },
-    server: { format: 'blinddx-cnn-server', ...common, stages, galoisSteps: steps },
+    server: { format: 'blinddx-cnn-server', ...common, stages, galoisSteps: steps, relin },
     stats,
   };
 }

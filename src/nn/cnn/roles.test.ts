@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { HeContext } from '../../he/context.ts';
+import { saveCiphertext } from '../../he/crypt.ts';
+import { loadCiphertext, loadEvaluationKeys } from '../../he/hardened-load.ts';
+import { generateKeys } from '../../he/keys.ts';
+import { decryptOutput, encryptInputSeeded } from './client.ts';
+import { EncryptedCnn } from './encrypted-executor.ts';
+import type { CnnModel } from './ir.ts';
+import { loadClientPlan, loadServerPlan } from './plan.ts';
+import { planCnn } from './planner.ts';
+import { preprocessImage, referenceForward } from './reference.ts';
+
+const wave = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.sin(i * k) * 0.5);
+
+// Each role gets only its own artifact (as JSON text) and its own context; bytes cross between them.
+test('client and server each run from their own plan artifact; only bytes cross', async () => {
+  const model: CnnModel = {
+    format: 'blinddx-cnn',
+    version: 1,
+    name: 'roles',
+    inputShape: [1, 6, 6],
+    preprocessing: { scale: 1 / 255, mean: [0.5], std: [0.25] },
+    layers: [
+      {
+        op: 'conv2d',
+        inChannels: 1,
+        outChannels: 2,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [0, 0],
+        weight: wave(18, 1.3),
+        bias: [0.1, 0],
+      },
+      { op: 'poly', coeffs: [0, 0, 1] },
+    ],
+  };
+  const plan = planCnn(model);
+  const clientJson = JSON.stringify(plan.client);
+  const serverJson = JSON.stringify(plan.server);
+  const pixels = Array.from({ length: 36 }, (_, i) => (i * 29) % 256);
+
+  // Client: keys for exactly the plan's steps; upload = public material + seeded ciphertext.
+  const client = loadClientPlan(JSON.parse(clientJson));
+  using cctx = await HeContext.create(client.params);
+  using keys = generateKeys(cctx, { relin: client.relin, galoisSteps: client.galoisSteps });
+  const upload = keys.exportPublic();
+  const ctBytes = encryptInputSeeded(cctx, keys, client, pixels);
+
+  // Server: its own context; refuses keys beyond the plan's; loads the ciphertext defensively.
+  const server = loadServerPlan(JSON.parse(serverJson));
+  using sctx = await HeContext.create(server.params);
+  using ek = loadEvaluationKeys(sctx, upload, { relin: server.relin, galoisSteps: server.galoisSteps });
+  const layout = { kind: 'slots', length: client.input.period, period: client.input.period } as const;
+  using ct = loadCiphertext(sctx, ctBytes, { layout, level: sctx.maxLevel });
+  using cnn = new EncryptedCnn(sctx, ek, server);
+  using out = cnn.infer(ct);
+  const down = saveCiphertext(out);
+
+  // Client: decrypts the returned bytes.
+  using back = loadCiphertext(cctx, down, { layout, level: 0 });
+  const logits = decryptOutput(keys, client, back);
+  const want = referenceForward(model, preprocessImage(model, pixels));
+  want.forEach((w, i) => {
+    assert.ok(Math.abs(logits[i] - w) < 1e-3 * Math.max(1, Math.abs(w)), `output ${i}`);
+  });
+});
