@@ -1,7 +1,7 @@
 import { _loadSeal, type _Seal, type _SealContext, _sealMessage } from './_seal.ts';
 import { HeError } from './errors.ts';
 import { createParameters, type Parameters, type ParametersLiteral } from './params.ts';
-import { getPreset } from './presets.ts';
+import { getPreset, presetByFingerprint } from './presets.ts';
 
 type SealParmsId = ReturnType<_SealContext['firstParmsId']>;
 
@@ -117,8 +117,12 @@ export class HeContext {
   static async create(spec: string | ParametersLiteral | Parameters): Promise<HeContext> {
     const seal = await _loadSeal();
     if (typeof spec === 'string') return new HeContext(seal, getPreset(spec), spec);
-    const params = 'fingerprint' in spec ? spec : createParameters(spec);
-    return new HeContext(seal, params, undefined);
+    // Re-validate even what claims to be Parameters: an object literal with a "fingerprint" field
+    // would otherwise pass unchecked (with any maxLevel, slots or fingerprint). Shipped presets keep
+    // their identity.
+    const checked = createParameters(spec);
+    const preset = presetByFingerprint(checked.fingerprint);
+    return new HeContext(seal, preset?.params ?? checked, undefined);
   }
 
   /** True once disposed. */

@@ -34,6 +34,39 @@ describe('every preset (except N=32768) creates a 128-bit SEAL context', () => {
   }
 });
 
+describe('HeContext.create validates what it is given', () => {
+  test('a forged Parameters-shaped object is re-validated (its own fields are not trusted)', async () => {
+    const forged = {
+      scheme: 'ckks',
+      polyModulusDegree: 4096,
+      coeffModulusBits: [36, 36, 37],
+      fingerprint: 'forged',
+      maxLevel: 5,
+      slots: 99,
+    } as unknown as Parameters;
+    using ctx = await HeContext.create(forged);
+    assert.equal(ctx.maxLevel, 1);
+    assert.equal(ctx.params.slots, 2048);
+    assert.match(ctx.params.fingerprint, /^[0-9a-f]{64}$/);
+    await assert.rejects(
+      HeContext.create({ ...forged, coeffModulusBits: [60, 50] } as unknown as Parameters),
+      (e: unknown) => e instanceof HeError && e.code === 'HE_INSECURE_PARAMETERS',
+    );
+  });
+
+  test('a preset passed as Parameters or as its literal is that preset', async () => {
+    using a = await HeContext.create(PRESETS['ckks-4096-d1']);
+    assert.equal(a.params, PRESETS['ckks-4096-d1']);
+    using b = await HeContext.create({
+      scheme: 'ckks',
+      polyModulusDegree: 4096,
+      coeffModulusBits: [38, 32, 38],
+      scaleBits: 32,
+    });
+    assert.equal(b.params, PRESETS['ckks-4096-d1']);
+  });
+});
+
 describe('getPreset / presetByFingerprint', () => {
   test('known names and fingerprints resolve', () => {
     for (const [name, p] of Object.entries(PRESETS)) {
