@@ -57,7 +57,10 @@ async function main(): Promise<void> {
   let infer: (px: Uint8Array) => Float64Array;
   let cleanup = () => {};
   if (values.mode === 'simulated') {
-    const sim = new SimBackend({ ...plan.client.params, scaleBits: plan.client.params.scaleBits! }, { seed: 7 });
+    const sim = new SimBackend(
+      { ...plan.client.params, scaleBits: plan.client.params.scaleBits! },
+      { seed: 7 },
+    );
     infer = (px) => {
       const out = sim.decrypt(
         runStages(sim, plan.server.stages, sim.encrypt(packInput(plan.client, px), plan.client.input.period)),
@@ -104,7 +107,13 @@ async function main(): Promise<void> {
     plainLogits.forEach((v, k) => {
       d = Math.max(d, Math.abs(v - heLogits[k]));
     });
-    results.push({ index: i, label: test.labels[i], plain: argmax(plainLogits), he: argmax(heLogits), maxAbsDelta: d });
+    results.push({
+      index: i,
+      label: test.labels[i],
+      plain: argmax(plainLogits),
+      he: argmax(heLogits),
+      maxAbsDelta: d,
+    });
     if (results.length % 100 === 0) {
       const s = summary();
       process.stderr.write(
