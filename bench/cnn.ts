@@ -10,9 +10,11 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { HeContext } from '../src/he/context.ts';
-import { saveCiphertext } from '../src/he/crypt.ts';
+import { encryptSymmetricSeeded, saveCiphertext } from '../src/he/crypt.ts';
+import { encodeSlots } from '../src/he/encoder.ts';
 import type { Ciphertext } from '../src/he/handles.ts';
 import { generateKeys, type KeySet } from '../src/he/keys.ts';
+import { decryptBatch, encryptBatch, planBatch, runBatch } from '../src/nn/cnn/batch-executor.ts';
 import { decryptOutput, encryptInput, encryptInputSeeded } from '../src/nn/cnn/client.ts';
 import { EncryptedCnn } from '../src/nn/cnn/encrypted-executor.ts';
 import { type CnnModel, parseCnnModel } from '../src/nn/cnn/ir.ts';
@@ -149,12 +151,13 @@ export async function run(args: readonly string[]): Promise<void> {
       nets: { type: 'string', default: 'mnist-tenseal,mnist-2conv' },
       models: { type: 'string', default: resolve(import.meta.dirname, '..', 'models') },
       'no-baseline': { type: 'boolean', default: false },
+      throughput: { type: 'string', default: '0' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
     console.log(
-      'usage: npm run bench -- cnn [--json] [--images N (default 3)] [--nets a,b (under --models DIR)] [--no-baseline]',
+      'usage: npm run bench -- cnn [--json] [--images N (default 3)] [--nets a,b (under --models DIR)] [--no-baseline] [--throughput BATCH (first net, one image per slot; 0 = off)]',
     );
     return;
   }
@@ -169,8 +172,19 @@ export async function run(args: readonly string[]): Promise<void> {
     const model = parseCnnModel(JSON.parse(readFileSync(resolve(values.models!, net, 'model.json'), 'utf8')));
     rows.push(...(await benchNet(model, images, !values['no-baseline'])));
   }
+  const throughput: ThroughputRow[] = [];
+  const batch = Number(values.throughput);
+  if (batch > 0) {
+    const net = values.nets!.split(',')[0];
+    const model = parseCnnModel(JSON.parse(readFileSync(resolve(values.models!, net, 'model.json'), 'utf8')));
+    const all = Array.from(
+      { length: Math.min(batch, test.n) },
+      (_, i) => test.images.subarray(i * 784, (i + 1) * 784) as Uint8Array,
+    );
+    throughput.push(await benchThroughput(model, all));
+  }
   if (values.json) {
-    console.log(JSON.stringify({ rows }));
+    console.log(JSON.stringify({ rows, ...(throughput.length > 0 ? { throughput } : {}) }));
     return;
   }
   const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
@@ -180,6 +194,11 @@ export async function run(args: readonly string[]): Promise<void> {
       `${r.net.padEnd(14)} ${r.plan.padEnd(17)} ${r.params.padEnd(34)} ${String(r.msPerImage).padStart(8)} ms/image  up ${mb(r.bytesUp)}  down ${mb(r.bytesDown)}  Galois ${r.galoisKeys} keys ${mb(r.galoisKeyBytes)}  relin ${mb(r.relinKeyBytes)}  key switches/image ${r.keySwitchesPerImage}  argmax agree ${r.argmaxAgreement}/${r.images}  max |Δlogit| ${r.maxAbsLogitError}`,
     );
   }
+  for (const t of throughput) {
+    console.log(
+      `${t.net.padEnd(14)} throughput mode, batch ${t.batch}: server ${(t.serverMs / 1000).toFixed(1)} s per batch = ${t.msPerImage.toFixed(2)} ms/image (${t.imagesPerSecond.toFixed(1)} images/s)  up ${mb(t.bytesUp)} (${mb(t.bytesUp / t.batch)}/image)  down ${mb(t.bytesDown)}  Galois keys 0  relin ${mb(t.relinKeyBytes)}  argmax agree ${t.argmaxAgreement}/${t.batch}`,
+    );
+  }
   for (const ours of rows.filter((r) => r.plan === 'blinddx')) {
     const base = rows.find((r) => r.plan === 'tenseal-baseline' && r.net === ours.net);
     if (base)
@@ -187,6 +206,59 @@ export async function run(args: readonly string[]): Promise<void> {
         `${ours.net}: BlindDx ${(base.msPerImage / ours.msPerImage).toFixed(1)}× faster per image than TenSEAL packing`,
       );
   }
+}
+
+/** Throughput mode (one image per slot) on one batch. */
+export interface ThroughputRow {
+  readonly net: string;
+  readonly batch: number;
+  readonly params: string;
+  readonly serverMs: number;
+  readonly msPerImage: number;
+  readonly imagesPerSecond: number;
+  readonly clientEncryptMs: number;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  readonly relinKeyBytes: number;
+  readonly argmaxAgreement: number;
+}
+
+async function benchThroughput(model: CnnModel, images: Uint8Array[]): Promise<ThroughputRow> {
+  const plan = planBatch(model);
+  process.stderr.write(`${model.name}: throughput mode, batch ${images.length}…\n`);
+  using ctx = await HeContext.create(plan.params.literal);
+  using keys = generateKeys(ctx, { relin: true });
+  const material = keys.exportPublic();
+  let t = performance.now();
+  const cts = encryptBatch(ctx, keys, plan, images);
+  const clientEncryptMs = performance.now() - t;
+  const seeded = (() => {
+    using pt = encodeSlots(ctx, [0], { period: 1 });
+    return encryptSymmetricSeeded(keys, pt).length;
+  })();
+  t = performance.now();
+  const outs = runBatch(ctx, keys, plan, cts);
+  const serverMs = performance.now() - t;
+  const bytesDown = outs.reduce((a, c) => a + saveCiphertext(c).length, 0);
+  const logits = decryptBatch(keys, outs, images.length);
+  for (const c of [...cts, ...outs]) c[Symbol.dispose]();
+  let agree = 0;
+  images.forEach((px, b) => {
+    if (argmax(logits[b]) === argmax(referenceForward(model, preprocessImage(model, px)))) agree++;
+  });
+  return {
+    net: model.name,
+    batch: images.length,
+    params: `N=${plan.params.literal.polyModulusDegree} [${plan.params.literal.coeffModulusBits.join(',')}]`,
+    serverMs: Number(serverMs.toFixed(0)),
+    msPerImage: serverMs / images.length,
+    imagesPerSecond: (1000 * images.length) / serverMs,
+    clientEncryptMs: Number(clientEncryptMs.toFixed(0)),
+    bytesUp: seeded * plan.inputs,
+    bytesDown,
+    relinKeyBytes: material.relinKeys?.length ?? 0,
+    argmaxAgreement: agree,
+  };
 }
 
 async function benchNet(model: CnnModel, images: Uint8Array[], baseline: boolean): Promise<CnnBenchRow[]> {

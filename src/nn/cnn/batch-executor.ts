@@ -138,23 +138,46 @@ export function runBatch(
   inputs: readonly Ciphertext[],
 ): Ciphertext[] {
   const ev = new Evaluator(ctx, keys);
-  const cache = new Map<string, Plaintext>();
-  const constant = (v: number, level: number, scale: number) => {
+  // Scalar plaintexts are full-size polynomials (N·primes·8 bytes each): a 256×64 dense layer has
+  // 16k distinct weights, ~4 GB if all were kept. Cache per stage only values used more than once
+  // (convolution weights repeat per window); encode single-use values on the fly.
+  let cache = new Map<string, Plaintext>();
+  let reused = new Set<number>();
+  const withConstant = <R>(v: number, level: number, scale: number, f: (p: Plaintext) => R): R => {
     const k = `${v}@${level}@${scale}`;
-    let p = cache.get(k);
-    if (!p) {
-      p = encodeSlots(ctx, [v], { level, scale, period: 1 });
-      cache.set(k, p);
+    const hit = cache.get(k);
+    if (hit) return f(hit);
+    const p = encodeSlots(ctx, [v], { level, scale, period: 1 });
+    if (!reused.has(v)) {
+      try {
+        return f(p);
+      } finally {
+        p[Symbol.dispose]();
+      }
     }
-    return p;
+    cache.set(k, p);
+    return f(p);
+  };
+  const clearCache = () => {
+    for (const p of cache.values()) p[Symbol.dispose]();
+    cache = new Map();
   };
   let xs: Ciphertext[] = [...inputs];
   let owned = false;
   try {
     for (const st of plan.stages) {
       const next: Ciphertext[] = [];
+      clearCache();
+      // Activation constants are the same for every feature: keep them.
+      reused = new Set<number>(st.kind === 'square' ? [st.shift] : st.kind === 'scale' ? [st.a, st.b] : []);
       if (st.kind === 'affine') {
         const { map } = st;
+        const seen = new Set<number>();
+        for (const w of map.matrix) {
+          if (w === 0) continue;
+          if (seen.has(w)) reused.add(w);
+          else seen.add(w);
+        }
         const level = xs[0].level;
         const q = Number(ctx.level(level).primes.at(-1)!);
         for (let i = 0; i < map.m; i++) {
@@ -162,7 +185,7 @@ export function runBatch(
           for (let j = 0; j < map.n; j++) {
             const w = map.matrix[i * map.n + j];
             if (w === 0) continue;
-            const p = ev.multiplyPlain(xs[j], constant(w, level, q));
+            const p = withConstant(w, level, q, (pt) => ev.multiplyPlain(xs[j], pt));
             if (acc) {
               const s = ev.add(acc, p);
               acc[Symbol.dispose]();
@@ -174,11 +197,12 @@ export function runBatch(
             throw new NnError('NN_INVALID_ARGUMENT', `cannot run throughput plan: output ${i} has no inputs`);
           using r = ev.rescale(acc);
           acc[Symbol.dispose]();
-          next.push(ev.addPlain(r, constant(map.bias[i], r.level, r.scale)));
+          next.push(withConstant(map.bias[i], r.level, r.scale, (pt) => ev.addPlain(r, pt)));
         }
       } else if (st.kind === 'square') {
         for (const x of xs) {
-          using u = st.shift !== 0 ? ev.addPlain(x, constant(st.shift, x.level, x.scale)) : x.clone();
+          using u =
+            st.shift !== 0 ? withConstant(st.shift, x.level, x.scale, (pt) => ev.addPlain(x, pt)) : x.clone();
           using sq = ev.square(u);
           using rl = ev.relinearize(sq);
           next.push(ev.rescale(rl));
@@ -186,9 +210,9 @@ export function runBatch(
       } else {
         for (const x of xs) {
           const q = Number(ctx.level(x.level).primes.at(-1)!);
-          using p = ev.multiplyPlain(x, constant(st.a, x.level, q));
+          using p = withConstant(st.a, x.level, q, (pt) => ev.multiplyPlain(x, pt));
           using r = ev.rescale(p);
-          next.push(ev.addPlain(r, constant(st.b, r.level, r.scale)));
+          next.push(withConstant(st.b, r.level, r.scale, (pt) => ev.addPlain(r, pt)));
         }
       }
       if (owned) for (const x of xs) x[Symbol.dispose]();
@@ -197,6 +221,6 @@ export function runBatch(
     }
     return xs;
   } finally {
-    for (const p of cache.values()) p[Symbol.dispose]();
+    clearCache();
   }
 }
