@@ -129,6 +129,33 @@ describe('SealHeadEngine', () => {
     assert.throws(() => loadResults(ctx, layout, outs[0].subarray(0, outs[0].length - 10)));
   });
 
+  test('masks from the reservoir: repeated queries stay exact and never share a mask', async () => {
+    const layout = makeModel('wide-head', head).client.inputLayout as unknown as SplitHeadLayout;
+    const material = { publicKey: keys.exportPublic().publicKey };
+    const x = Array.from({ length: D }, () => (r() * 2 - 1) * (BOUND / 4));
+    const input = encryptEmbedding(keys, layout.plan, x);
+    const plain = evaluateHeadPlain(head, x);
+    const seen = new Set<string>();
+    for (let q = 0; q < 4; q++) {
+      const [out] = await engine.infer({
+        modelId: 'wide-head',
+        clientId: 'cl_test',
+        material,
+        materialDigest: digest('f'),
+        inputs: [input],
+        signal: new AbortController().signal,
+      });
+      // The same input under a reused mask would give the same bytes.
+      seen.add(Buffer.from(out).toString('base64'));
+      const cts = loadResults(ctx, layout, out);
+      const logits = decryptLogits(keys, layout.plan, cts);
+      for (const c of cts) c[Symbol.dispose]();
+      for (let k = 0; k < K; k++) assert.ok(Math.abs(logits[k] - plain[k]) < 1e-6, `query ${q} logit ${k}`);
+      await new Promise((res) => setTimeout(res, 50)); // let the worker refill between queries
+    }
+    assert.equal(seen.size, 4);
+  });
+
   test('loadModel refuses inconsistent bundles before any worker sees them', async () => {
     const refuses = async (m: VerifiedModel, re: RegExp) =>
       assert.rejects(engine.loadModel(m), (e: unknown) => {

@@ -11,10 +11,13 @@
  * Per worker, the encoded head of each model is cached by model digest, and parsed evaluation keys
  * by material digest in a small LRU (a key set is a few hundred KiB of WebAssembly memory).
  *
- * Masks: made fresh for every input of every request, on the request path, and consumed by that
- * evaluation (`CoeffHeadEvaluator.evaluate` disposes them) — never kept, never reused. There is no
- * mask reservoir: a mask costs about as much as one public-key encryption, small next to the
- * round trip.
+ * Masks: a mask does not depend on the query, only on the client's public key and the model, and
+ * costs about one public-key encryption (~8 ms at N=8192) against ~0.5 ms for the head itself. So
+ * each worker keeps a small reservoir of ready mask sets per (model, client key), refilled one set
+ * per macrotask after a request, off the request path; a request takes a set from the reservoir, or
+ * makes one fresh if it is empty. Every set is consumed by exactly one evaluation
+ * (`CoeffHeadEvaluator.evaluate` disposes it) — never kept after use, never reused. Reservoirs are
+ * freed with their client's keys when the key cache evicts them.
  *
  * Errors leave the worker as catalog codes: bytes the caller sent wrong are `BAD_KEY_MATERIAL` /
  * `BAD_CIPHERTEXT` with the `he` code in the message; anything else stays internal.
@@ -64,6 +67,9 @@ export type InferInput = {
 
 /** Parsed key sets kept per worker (least recently used evicted and freed). */
 export const KEY_CACHE_SIZE = 16;
+
+/** Ready mask sets kept per (model, client key) in each worker: 2 × 256 KiB at N=8192, K ≤ 128. */
+export const MASK_RESERVOIR_SIZE = 2;
 
 interface LoadedHead {
   readonly ctx: HeContext;
@@ -115,9 +121,50 @@ function _keysFor(env: WorkerEnv, ctx: HeContext, digest: string, m: MaterialPay
   while (cache.size > KEY_CACHE_SIZE) {
     const [oldest, v] = cache.entries().next().value!;
     cache.delete(oldest);
+    _dropReservoirs(env, oldest);
     v[Symbol.dispose]();
   }
   return keys;
+}
+
+type Reservoirs = Map<string, Ciphertext[][]>;
+
+function _reservoirs(env: WorkerEnv): Reservoirs {
+  let r = env.state.get('seal-head:masks') as Reservoirs | undefined;
+  if (r === undefined) {
+    r = new Map();
+    env.state.set('seal-head:masks', r);
+  }
+  return r;
+}
+
+/** Frees every reservoir made under the evicted key set (their masks are encrypted under it). */
+function _dropReservoirs(env: WorkerEnv, keyCacheKey: string): void {
+  const all = _reservoirs(env);
+  for (const [k, sets] of all) {
+    if (!k.endsWith(`|${keyCacheKey}`)) continue;
+    for (const set of sets) for (const m of set) m[Symbol.dispose]();
+    all.delete(k);
+  }
+}
+
+/** Takes a ready mask set (removing it, so it is used once) or makes one now. */
+function _takeMasks(env: WorkerEnv, key: string, make: () => Ciphertext[]): Ciphertext[] {
+  return _reservoirs(env).get(key)?.shift() ?? make();
+}
+
+/** Tops the reservoir up one set per macrotask, so a task arriving meanwhile waits for one set at most. */
+function _refill(env: WorkerEnv, key: string, keys: EvaluationKeys, make: () => Ciphertext[]): void {
+  const all = _reservoirs(env);
+  const step = () => {
+    if (keys.disposed) return;
+    let sets = all.get(key);
+    if (sets === undefined) all.set(key, (sets = []));
+    if (sets.length >= MASK_RESERVOIR_SIZE) return;
+    sets.push(make());
+    setTimeout(step, 0);
+  };
+  setTimeout(step, 0);
 }
 
 async function _headFor(env: WorkerEnv, m: HeadModelPayload): Promise<LoadedHead> {
@@ -142,6 +189,8 @@ async function validateKeys(p: ValidateKeysInput, env: WorkerEnv): Promise<{ byt
 async function infer(p: InferInput, env: WorkerEnv): Promise<Uint8Array[]> {
   const { ctx, evaluator } = await _headFor(env, p.model);
   const keys = _keysFor(env, ctx, p.materialDigest, p.material);
+  const reservoirKey = `${p.model.key}|${ctx.params.fingerprint}/${p.materialDigest}`;
+  const makeMasks = () => evaluator.createMasks(keys);
   const plan = evaluator.plan;
   const ev = new Evaluator(ctx, keys);
   // Every input is loaded (and so checked) before any computation: one bad input refuses the batch.
@@ -160,15 +209,17 @@ async function infer(p: InferInput, env: WorkerEnv): Promise<Uint8Array[]> {
         _coded('BAD_CIPHERTEXT', `infer: input ${i}`, e);
       }
     }
-    return loaded.map((input) => {
-      // Fresh masks per input, consumed (and disposed) by evaluate: each is used exactly once.
-      const outs = evaluator.evaluate(ev, input, evaluator.createMasks(keys));
+    const results = loaded.map((input) => {
+      // One mask set per input, consumed (and disposed) by evaluate: each is used exactly once.
+      const outs = evaluator.evaluate(ev, input, _takeMasks(env, reservoirKey, makeMasks));
       try {
         return _concat(outs.map((o) => wrap('result', ctx.params, saveCiphertext(o))));
       } finally {
         for (const o of outs) o[Symbol.dispose]();
       }
     });
+    _refill(env, reservoirKey, keys, makeMasks);
+    return results;
   } finally {
     for (const c of loaded) c[Symbol.dispose]();
   }
