@@ -144,6 +144,31 @@ const cases: { name: string; m: CnnModel; depth: number; im2col?: boolean }[] = 
       ],
     ),
   },
+  {
+    name: 'residual add of the input (x + (Wx)²)',
+    depth: 2,
+    m: model(
+      [8],
+      [
+        { op: 'dense', inFeatures: 8, outFeatures: 8, weight: rand(64, r, 0.5), bias: rand(8, r) },
+        { op: 'poly', coeffs: [0, 0, 1] },
+        { op: 'add', from: -1 },
+      ],
+    ),
+  },
+  {
+    name: 'residual add across dense → x² → dense',
+    depth: 3,
+    m: model(
+      [8],
+      [
+        { op: 'dense', inFeatures: 8, outFeatures: 8, weight: rand(64, r, 0.5), bias: rand(8, r) },
+        { op: 'poly', coeffs: [0, 0, 1] },
+        { op: 'dense', inFeatures: 8, outFeatures: 8, weight: rand(64, r, 0.5), bias: rand(8, r) },
+        { op: 'add', from: 1 },
+      ],
+    ),
+  },
 ];
 
 for (const preset of ['ckks-4096-d1', 'ckks-8192-d2', 'ckks-8192-d3']) {

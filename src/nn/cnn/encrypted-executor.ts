@@ -45,10 +45,11 @@ export class EncryptedCnn {
 
   /** Runs the plan on one input ciphertext (not consumed); returns the output ciphertext. */
   infer(ct: Ciphertext): Ciphertext {
-    if (ct.level < this.plan.stages.length) {
+    const depth = this.plan.stages.filter((s) => s.kind !== 'save' && s.kind !== 'residual').length;
+    if (ct.level < depth) {
       throw new NnError(
         'NN_INVALID_ARGUMENT',
-        `cannot run plan: input at level ${ct.level}, plan needs ${this.plan.stages.length}`,
+        `cannot run plan: input at level ${ct.level}, plan needs ${depth}`,
       );
     }
     return runStages(this.#backend, this.plan.stages, ct, this.counts);

@@ -16,6 +16,13 @@ export interface SlotBackend<T> {
   /** x², relinearized, not rescaled. */
   square(x: T): T;
   rescale(x: T): T;
+  /** A copy of x. */
+  clone(x: T): T;
+  /**
+   * `saved` brought to `target`'s level and scale (for a residual add): a product by 1 encoded at
+   * the scale ratio on `saved`'s level, a rescale, then a mod-switch down.
+   */
+  alignTo(saved: T, target: T): T;
   free(x: T): void;
 }
 
@@ -66,9 +73,20 @@ export function runStages<T>(be: SlotBackend<T>, stages: readonly Stage[], input
   };
   let x = input;
   let owned = false; // the caller owns `input`
+  const registers = new Map<number, T>();
   stages.forEach((st, si) => {
     let y: T;
+    if (st.kind === 'save') {
+      registers.set(st.register, be.clone(x));
+      return;
+    }
     switch (st.kind) {
+      case 'residual': {
+        const aligned = be.alignTo(registers.get(st.register)!, x);
+        y = be.add(x, aligned);
+        be.free(aligned);
+        break;
+      }
       case 'im2col-conv': {
         // Rotations chain (x_r = rot(x_{r−1}, step)): same count, one Galois key per distinct step.
         let acc: T | undefined;
@@ -157,5 +175,6 @@ export function runStages<T>(be: SlotBackend<T>, stages: readonly Stage[], input
     x = y;
     owned = true;
   });
-  return x;
+  for (const r of registers.values()) be.free(r);
+  return owned ? x : be.clone(x);
 }

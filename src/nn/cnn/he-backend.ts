@@ -2,6 +2,7 @@ import type { HeContext } from '../../he/context.ts';
 import { encodeSlots } from '../../he/encoder.ts';
 import type { Evaluator } from '../../he/evaluator.ts';
 import type { Ciphertext, Plaintext } from '../../he/handles.ts';
+import { NnError } from '../errors.ts';
 import type { SlotBackend } from './executor.ts';
 
 /**
@@ -64,6 +65,30 @@ export class HeBackend implements SlotBackend<Ciphertext> {
 
   rescale(x: Ciphertext): Ciphertext {
     return this.ev.rescale(x);
+  }
+
+  clone(x: Ciphertext): Ciphertext {
+    return x.clone();
+  }
+
+  alignTo(saved: Ciphertext, target: Ciphertext): Ciphertext {
+    const same = Math.abs(saved.scale - target.scale) <= 1e-9 * target.scale;
+    if (saved.level === target.level && same) return saved.clone();
+    if (saved.level <= target.level) {
+      throw new NnError(
+        'NN_INVALID_ARGUMENT',
+        `cannot align residual: saved value at level ${saved.level}, current at ${target.level} with another scale`,
+      );
+    }
+    const q = Number(this.ctx.level(saved.level).primes.at(-1)!);
+    using one = encodeSlots(this.ctx, [1], {
+      level: saved.level,
+      scale: (target.scale * q) / saved.scale,
+      period: 1,
+    });
+    using m = this.ev.multiplyPlain(saved, one);
+    using r = this.ev.rescale(m);
+    return this.ev.modSwitchTo(r, target.level);
   }
 
   free(x: Ciphertext): void {

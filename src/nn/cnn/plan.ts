@@ -33,7 +33,7 @@ export interface OutputLayout {
 }
 
 /**
- * One step of the encrypted program. Each consumes exactly one level. Values arrays have the
+ * One step of the encrypted program. Each consumes exactly one level, except `save` and `residual`. Values arrays have the
  * stage's period length and are repeated over all slots when encoded.
  */
 export type Stage =
@@ -65,6 +65,13 @@ export type Stage =
     }
   /** y = (x + shift)², the HE form of a degree-2 polynomial whose scale/offset were folded away. */
   | { readonly kind: 'square'; readonly shift: number; readonly period: number }
+  /** Keeps a copy of the current value in a register (a residual will read it). No level. */
+  | { readonly kind: 'save'; readonly register: number }
+  /**
+   * y = x + saved: the saved value is brought to x's scale (a product by 1 encoded at the ratio,
+   * on the saved branch's spare level) and level (mod-switch), then added. No level on the main path.
+   */
+  | { readonly kind: 'residual'; readonly register: number; readonly period: number }
   /** y = a ⊙ x + b, when a polynomial's affine part cannot be folded into a following linear stage. */
   | {
       readonly kind: 'affine';

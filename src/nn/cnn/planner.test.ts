@@ -141,10 +141,37 @@ test('a model without convolution packs its input as a vector', () => {
   assert.equal(plan.client.input.kind, 'vector');
 });
 
+test('residual adds plan (saved operand re-aligned) and match the reference', () => {
+  const r = rng(8);
+  const m = model(
+    [8],
+    [
+      { op: 'dense', inFeatures: 8, outFeatures: 8, weight: rand(64, r), bias: rand(8, r) },
+      { op: 'poly', coeffs: [0.1, 0.2, 0.5] },
+      { op: 'dense', inFeatures: 8, outFeatures: 8, weight: rand(64, r), bias: rand(8, r) },
+      { op: 'add', from: 1 },
+      { op: 'add', from: -1 },
+      { op: 'dense', inFeatures: 8, outFeatures: 3, weight: rand(24, r) },
+    ],
+  );
+  const plan = checkExact(m, 9);
+  // dense, square, affine (the polynomial's a·u+b must be real before it is saved), dense, dense
+  assert.equal(plan.stats.depth, 5);
+});
+
 test('unsupported constructs are all reported at once; artifacts round-trip through JSON', () => {
   const m = model(
-    [4],
+    [1, 4, 4],
     [
+      {
+        op: 'conv2d',
+        inChannels: 1,
+        outChannels: 1,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1],
+        weight: Array(9).fill(0.1),
+      },
       { op: 'poly', coeffs: [0, 0, 0, 1] },
       { op: 'add', from: -1 },
     ],
@@ -152,7 +179,7 @@ test('unsupported constructs are all reported at once; artifacts round-trip thro
   assert.throws(
     () => planCnn(m),
     (e: unknown) =>
-      e instanceof NnError && /layer 0 \(poly\)/.test(e.message) && /layer 1 \(add\)/.test(e.message),
+      e instanceof NnError && /layer 1 \(poly\)/.test(e.message) && /im2col-packed input/.test(e.message),
   );
   const ok = planCnn(
     model([4], [{ op: 'dense', inFeatures: 4, outFeatures: 2, weight: [1, 2, 3, 4, 5, 6, 7, 8] }]),

@@ -43,28 +43,31 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
   const shapes = modelShapes(model);
   const problems: string[] = [];
   model.layers.forEach((l, i) => {
-    if (l.op === 'add')
-      problems.push(`layer ${i} (add): residual connections are not supported by the encrypted planner yet`);
     if (l.op === 'poly' && l.coeffs.length > 3) {
       problems.push(`layer ${i} (poly): degree ${l.coeffs.length - 1} > 2 (use x² or a degree-2 polynomial)`);
     }
   });
-  if (problems.length > 0)
-    throw new NnError('NN_INVALID_ARGUMENT', `cannot plan "${model.name}":\n  ${problems.join('\n  ')}`);
 
   // Segment into affine runs and degree-2 activations.
+  // Outputs a residual Add reads must exist as ciphertexts: affine runs end there.
+  const saves = new Set(model.layers.flatMap((l) => (l.op === 'add' ? [l.from] : [])));
   type Segment =
-    | { kind: 'affine'; layers: CnnLayer[]; inShape: Shape }
-    | { kind: 'poly'; coeffs: readonly number[] };
+    | { kind: 'affine'; layers: CnnLayer[]; inShape: Shape; end: number }
+    | { kind: 'poly'; coeffs: readonly number[]; end: number }
+    | { kind: 'add'; from: number; end: number };
   const segments: Segment[] = [];
   model.layers.forEach((l, i) => {
     if (isAffineLayer(l)) {
       const last = segments.at(-1);
-      if (last?.kind === 'affine') last.layers.push(l);
-      else segments.push({ kind: 'affine', layers: [l], inShape: shapes[i] });
+      if (last?.kind === 'affine' && !saves.has(last.end)) {
+        last.layers.push(l);
+        last.end = i;
+      } else segments.push({ kind: 'affine', layers: [l], inShape: shapes[i], end: i });
     } else if (l.op === 'poly') {
       const [c0 = 0, c1 = 0, c2 = 0] = l.coeffs;
-      segments.push({ kind: 'poly', coeffs: [c0, c1, c2] });
+      segments.push({ kind: 'poly', coeffs: [c0, c1, c2], end: i });
+    } else if (l.op === 'add') {
+      segments.push({ kind: 'add', from: l.from, end: i });
     }
   });
 
@@ -73,6 +76,7 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
   let period: number;
   let inputLayout: InputLayout;
   let seg = 0;
+  let im2colUsed = false;
   const first = segments[0];
   if (
     first.kind === 'affine' &&
@@ -81,6 +85,7 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
     opts.im2col !== false
   ) {
     const conv = first.layers[0];
+    im2colUsed = true;
     const r = planIm2colConv(conv, model.inputShape, MAX_SLOTS);
     stages.push(r.stage);
     inputLayout = r.input;
@@ -88,8 +93,17 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
     period = r.stage.kind === 'im2col-conv' ? r.stage.outPeriod : r.input.period;
     const rest = first.layers.slice(1);
     if (rest.length > 0)
-      segments[0] = { kind: 'affine', layers: rest, inShape: modelShapes({ ...model, layers: [conv] })[1] };
+      segments[0] = {
+        kind: 'affine',
+        layers: rest,
+        inShape: modelShapes({ ...model, layers: [conv] })[1],
+        end: first.end,
+      };
     else seg = 1;
+    if (saves.has(0) && rest.length > 0) {
+      problems.push('layer 0 (conv2d): a residual reads it, but it is fused with the next layers');
+    }
+    if (saves.has(-1)) problems.push('input: a residual reads the im2col-packed input (its layout differs)');
   } else {
     const n = shapeSize(model.inputShape);
     period = nextPow2(n);
@@ -97,10 +111,33 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
     positions = Array.from({ length: n }, (_, i) => i);
   }
 
+  // Layouts of saved outputs (register = layer index, −1 = input).
+  const saved = new Map<number, { positions: number[]; period: number }>();
+  const save = (register: number) => {
+    if (!saves.has(register)) return;
+    if (pending && (pending.a !== 1 || pending.b !== 0)) stages.push(affineStage(pending, period));
+    pending = undefined;
+    stages.push({ kind: 'save', register });
+    saved.set(register, { positions: [...positions], period });
+  };
   // Pending elementwise a·x + b left by a square, to fold into the next linear stage.
   let pending: { a: number; b: number } | undefined;
+  if (!im2colUsed) save(-1);
+  else if (seg === 1) save(0);
   for (; seg < segments.length; seg++) {
     const s = segments[seg];
+    if (s.kind === 'add') {
+      if (pending && (pending.a !== 1 || pending.b !== 0)) stages.push(affineStage(pending, period));
+      pending = undefined;
+      const other = saved.get(s.from);
+      if (other === undefined) {
+        problems.push(`layer ${s.end} (add): the output of layer ${s.from} is not available as a ciphertext`);
+      } else if (other.period !== period || other.positions.join() !== positions.join()) {
+        problems.push(`layer ${s.end} (add): layer ${s.from}'s slot layout differs from the current one`);
+      } else stages.push({ kind: 'residual', register: s.from, period });
+      save(s.end);
+      continue;
+    }
     if (s.kind === 'affine') {
       let map = affineOf(s.layers, s.inShape);
       if (pending) map = foldInput(map, pending.a, pending.b);
@@ -109,29 +146,29 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
       stages.push(r.stage);
       positions = r.outPositions;
       period = r.stage.outPeriod;
+      save(s.end);
     } else {
       if (pending) {
         stages.push(affineStage(pending, period));
         pending = undefined;
       }
       const [c0, c1, c2] = s.coeffs;
-      if (c2 === 0) {
-        // Degree ≤ 1 polynomials are affine layers; isAffineLayer kept them out of here.
-        throw new NnError(
-          'NN_INVALID_ARGUMENT',
-          'cannot plan: internal error, affine polynomial in an activation slot',
-        );
-      }
+      // Degree ≤ 1 polynomials are affine layers (never here); degree > 2 was reported above.
+      if (c2 === 0) continue;
       // c2·x² + c1·x + c0 = c2·(x + β)² + γ: one square, the rest is elementwise affine.
       const beta = c1 / (2 * c2);
       stages.push({ kind: 'square', shift: beta, period });
       pending = { a: c2, b: c0 - c2 * beta * beta };
+      save(s.end);
     }
   }
+  if (problems.length > 0)
+    throw new NnError('NN_INVALID_ARGUMENT', `cannot plan "${model.name}":\n  ${problems.join('\n  ')}`);
   if (pending && (pending.a !== 1 || pending.b !== 0)) stages.push(affineStage(pending, period));
 
-  const maxPeriod = Math.max(inputLayout.period, ...stages.map((st) => st.period));
-  const depth = stages.length;
+  const maxPeriod = Math.max(inputLayout.period, ...stages.map((st) => ('period' in st ? st.period : 0)));
+  // Levels of the main path; a residual re-aligns its saved operand on the saved branch's levels.
+  const depth = stages.filter((st) => st.kind !== 'save' && st.kind !== 'residual').length;
   const chosen =
     opts.preset !== undefined
       ? forcedPreset(opts.preset, depth, maxPeriod)

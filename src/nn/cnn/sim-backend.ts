@@ -155,5 +155,24 @@ export class SimBackend implements SlotBackend<SimValue> {
     return { v, level: x.level - 1, scale };
   }
 
+  clone(x: SimValue): SimValue {
+    return { v: Float64Array.from(x.v), level: x.level, scale: x.scale };
+  }
+
+  alignTo(saved: SimValue, target: SimValue): SimValue {
+    if (saved.level === target.level && Math.abs(saved.scale - target.scale) <= 1e-9 * target.scale) {
+      return this.clone(saved);
+    }
+    if (saved.level <= target.level) {
+      throw new NnError(
+        'NN_INVALID_ARGUMENT',
+        `cannot align residual: saved level ${saved.level} ≤ current ${target.level}`,
+      );
+    }
+    const v = Float64Array.from(saved.v);
+    this.#addNoise(v, (this.#roundSigma * this.#sqrtHalfN) / target.scale);
+    return { v, level: target.level, scale: target.scale };
+  }
+
   free(_x: SimValue): void {}
 }
