@@ -32,6 +32,7 @@ export const HE_ERROR_CODES = [
   'HE_WORKER_CRASHED',
   'HE_WORKER_TIMEOUT',
   'HE_POOL_CLOSED',
+  'HE_POOL_BUSY',
   // Evaluation keys for something the caller did not ask for (an extra Galois step, unrequested
   // relinearization keys): refused so uploads cannot smuggle in key material or bloat memory.
   'HE_UNEXPECTED_KEY',

@@ -204,13 +204,13 @@ describe('WorkerPool', () => {
   });
 });
 
-test('a full queue refuses at once with HE_TOO_LARGE (backpressure); close drains, then refuses', async () => {
+test('a full queue refuses at once with HE_POOL_BUSY (backpressure); close drains, then refuses', async () => {
   const pool = new WorkerPool<H>({ handlers: fixtures, size: 1, maxQueued: 2 });
   await pool.ready();
   const accepted = [pool.run('sleep', 150), pool.run('sleep', 10), pool.run('sleep', 10)];
   const refused = pool.run('sleep', 10);
-  await rejectsWith(refused, 'HE_TOO_LARGE', /queue is full \(2 waiting\)/);
-  await assert.rejects(refused, PoolBusyError, 'distinguishable from a handler’s own HE_TOO_LARGE');
+  await rejectsWith(refused, 'HE_POOL_BUSY', /queue is full \(2 waiting\)/);
+  await assert.rejects(refused, PoolBusyError);
   assert.equal(pool.stats().rejected, 1);
   assert.equal(pool.stats().queued, 2);
   const closing = pool.close();

@@ -120,17 +120,13 @@ interface Slot {
   heapBytes: number | undefined;
 }
 
-/**
- * The pool's queue is full: back off and retry later (for HTTP, 503 with Retry-After). Its code is
- * `HE_TOO_LARGE` because the catalog has no dedicated one yet; since a handler's own `HE_TOO_LARGE`
- * (an oversized upload, a 4xx) comes back with the same code, tell them apart with `instanceof`.
- */
+/** The pool's queue is full (`HE_POOL_BUSY`): back off and retry later (for HTTP, 503 with Retry-After). */
 export class PoolBusyError extends HeError {
   /** Tasks that were waiting when this one was refused. */
   readonly queued: number;
   constructor(kind: string, queued: number) {
     super(
-      'HE_TOO_LARGE',
+      'HE_POOL_BUSY',
       `cannot run task "${kind}": the worker pool queue is full (${queued} waiting); retry later`,
     );
     this.name = 'PoolBusyError';
@@ -231,7 +227,7 @@ export class WorkerPool<H extends HandlerMap = HandlerMap> {
    * Runs task `kind` with `payload` on the next free worker and resolves with the handler's result.
    * Rejects with the handler's `HeError` (same code and message) or a {@link TaskError};
    * `HE_WORKER_CRASHED` if the worker died; `HE_WORKER_TIMEOUT`; {@link PoolBusyError}
-   * (`HE_TOO_LARGE`) when `maxQueued` tasks already wait (back off and retry); `HE_POOL_CLOSED`
+   * (`HE_POOL_BUSY`) when `maxQueued` tasks already wait (back off and retry); `HE_POOL_CLOSED`
    * after {@link close}.
    */
   run<K extends keyof H & string>(

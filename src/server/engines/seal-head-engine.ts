@@ -60,7 +60,7 @@ function _rethrow(e: unknown, signal?: AbortSignal): never {
   if (e instanceof TaskError && isErrorCode(e.code)) throw new BlindDxError(e.code, e.message);
   if (e instanceof HeError) {
     if (e.code === 'HE_WORKER_TIMEOUT') throw new BlindDxError('TIMEOUT', `engine: ${e.message}`);
-    if (e.code === 'HE_TOO_LARGE')
+    if (e.code === 'HE_POOL_BUSY')
       throw new BlindDxError('QUEUE_FULL', `engine: ${e.message}`, { retryAfterSeconds: 1 });
     if (e.code === 'HE_POOL_CLOSED') throw new BlindDxError('NOT_READY', `engine: ${e.message}`);
   }
