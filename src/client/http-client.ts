@@ -17,7 +17,7 @@
  * const { clientId } = await c.register('demo-head', { publicKey, galoisKeys });
  * const { results } = await c.infer({ modelId: 'demo-head', clientId, inputs: [ct] });
  */
-import type { Digest } from '../protocol/digest.ts';
+import { type Digest, sha256Digest } from '../protocol/digest.ts';
 import { type PublicKeyJwk, parsePublicKey } from '../protocol/ed25519.ts';
 import { BlindDxError, type ErrorBody, isErrorCode } from '../protocol/errors.ts';
 import { type ClientManifest, verifyClientBundle } from '../protocol/model-bundle.ts';
@@ -198,6 +198,34 @@ export class BlindDxClient {
     }
     this.#models.set(modelId, v);
     return v;
+  }
+
+  /**
+   * A public client file of a verified model (e.g. its backbone ONNX), downloaded and checked against
+   * the digest the signed client manifest pins: a file that differs is refused
+   * (`MODEL_BUNDLE_MISMATCH`), whatever the server claims.
+   */
+  async getModelFile(modelId: string, name: string): Promise<Uint8Array> {
+    const { manifest } = await this.getModel(modelId);
+    const want = Object.hasOwn(manifest.files, name) ? manifest.files[name] : undefined;
+    if (want === undefined) {
+      throw new BlindDxError(
+        'MODEL_BUNDLE_MISMATCH',
+        `getModelFile: model ${modelId} does not pin a file ${name}`,
+      );
+    }
+    const { bytes } = await this.#request(
+      'GET',
+      `/v1/models/${encodeURIComponent(modelId)}/files/${encodeURIComponent(name)}`,
+      { idempotent: true },
+    );
+    if ((await sha256Digest(bytes)) !== want) {
+      throw new BlindDxError(
+        'MODEL_BUNDLE_MISMATCH',
+        `getModelFile: ${name} of model ${modelId} does not match the signed digest ${want}`,
+      );
+    }
+    return bytes;
   }
 
   async #keys(): Promise<readonly PublicKeyJwk[]> {

@@ -152,6 +152,16 @@ export const serverKeySchema = {
   },
 } as const;
 
+/**
+ * `GET /v1/publisher-keys`: the publisher keys this service trusts for its model bundles. A client
+ * should pin them (or get them out of band): a bundle must verify against a key the client trusts.
+ */
+export type PublisherKeysBody = { readonly keys: readonly PublicKeyJwk[] };
+export const publisherKeysSchema = { ...serverKeySchema, $id: 'PublisherKeys' } as const;
+
+/** Header on `GET /v1/models/:id/files/:name`: the file's SHA-256, as the signed manifest pins it. */
+export const FILE_DIGEST_HEADER = 'x-blinddx-file-digest';
+
 /** Parts a `POST /v1/clients` container carries. `meta` is JSON: `{ "modelId": "…" }`. */
 export const REGISTER_PARTS = Object.freeze(['meta', 'publicKey', 'relinKeys', 'galoisKeys'] as const);
 
@@ -164,6 +174,7 @@ export const sharedSchemas = Object.freeze([
   modelBundleSchema,
   clientRegisteredSchema,
   serverKeySchema,
+  publisherKeysSchema,
 ]);
 
 export type { ErrorCode };

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Digest } from '../protocol/digest.ts';
-import type { PrivateKeyJwk } from '../protocol/ed25519.ts';
+import type { PrivateKeyJwk, PublicKeyJwk } from '../protocol/ed25519.ts';
 import { BlindDxError } from '../protocol/errors.ts';
 import { sharedSchemas } from '../protocol/schemas.ts';
 import { CONTENT_TYPE_BINARY, CONTENT_TYPE_PARTS, HEADER } from '../protocol/wire.ts';
@@ -32,6 +32,8 @@ export interface AppDeps {
   readonly engine: InferenceEngine;
   readonly models: ModelRegistry;
   readonly responseKey: PrivateKeyJwk;
+  /** Publisher keys trusted for model bundles, published at `GET /v1/publisher-keys` (default none). */
+  readonly publisherKeys?: readonly PublicKeyJwk[];
   /** Milliseconds since the epoch; tests move time. */
   readonly clock?: () => number;
   /** Fastify logger option; default: JSON lines at `config.logLevel` with PHI-free serializers. */
@@ -147,7 +149,7 @@ export async function buildApp(config: ServerConfig, deps: AppDeps): Promise<Fas
   });
 
   await app.register(healthRoutes, { ctx });
-  await app.register(modelRoutes, { ctx });
+  await app.register(modelRoutes, { ctx, publisherKeys: deps.publisherKeys ?? [] });
   await app.register(clientRoutes, { ctx });
   await app.register(inferRoutes, { ctx });
   await app.register(operationsRoutes, { ctx, routes });

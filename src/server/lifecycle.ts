@@ -62,7 +62,7 @@ export async function startService(
       const { token } = await store.createOrg('dev', now);
       options.onDevToken?.(token);
     }
-    app = await buildApp(config, { store, engine, models, responseKey });
+    app = await buildApp(config, { store, engine, models, responseKey, publisherKeys: trusted });
     await store.audit({
       actor: 'system',
       action: 'service.started',

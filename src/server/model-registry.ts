@@ -5,6 +5,8 @@
  * <modelsDir>/<any>/client.json   signed client manifest (served at GET /v1/models/:id)
  * <modelsDir>/<any>/server.json   signed server manifest
  * <modelsDir>/<any>/<file>        every file the server manifest names (weights, plan)
+ * <modelsDir>/<any>/<file>        files the client manifest names (the public backbone), optional:
+ *                                 served at GET /v1/models/:id/files/:name when present
  * ```
  *
  * Any unsigned, mis-signed or mismatched bundle stops the load with its coded error: a service
@@ -12,7 +14,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Digest } from '../protocol/digest.ts';
+import { type Digest, sha256Digest } from '../protocol/digest.ts';
 import type { PublicKeyJwk } from '../protocol/ed25519.ts';
 import { BlindDxError } from '../protocol/errors.ts';
 import { type ClientManifest, type ModelBundle, verifyModelBundle } from '../protocol/model-bundle.ts';
@@ -26,6 +28,11 @@ export interface LoadedModel {
   readonly manifest: ClientManifest;
   /** The client part exactly as signed, for clients to verify themselves. */
   readonly clientBundle: SignedDocument<ClientManifest>;
+  /**
+   * Public client files (e.g. the backbone ONNX) present in the bundle directory, each checked
+   * against its digest in the signed client manifest.
+   */
+  readonly clientFiles: ReadonlyMap<string, Uint8Array>;
 }
 
 export interface ModelRegistry {
@@ -48,7 +55,11 @@ function _readJson(file: string): unknown {
   }
 }
 
-/** Verifies one bundle (both signatures, parts, file digests) and gives it to the engine. */
+/**
+ * Verifies one bundle (both signatures, parts, file digests) and gives it to the engine. Client
+ * files in `files` (named by the client manifest) are kept for serving when their digest matches;
+ * a client file whose bytes differ from its signed digest refuses the bundle.
+ */
 export async function loadBundle(
   bundle: { client: unknown; server: unknown },
   files: ReadonlyMap<string, Uint8Array>,
@@ -56,6 +67,18 @@ export async function loadBundle(
   engine: InferenceEngine,
 ): Promise<LoadedModel> {
   const v = await verifyModelBundle(bundle, trusted, files);
+  const clientFiles = new Map<string, Uint8Array>();
+  for (const [name, want] of Object.entries(v.client.files)) {
+    const bytes = files.get(name);
+    if (bytes === undefined) continue;
+    if ((await sha256Digest(bytes)) !== want) {
+      throw new BlindDxError(
+        'MODEL_BUNDLE_MISMATCH',
+        `model ${v.client.modelId}: client file "${name}" does not match its signed digest`,
+      );
+    }
+    clientFiles.set(name, bytes);
+  }
   const only = new Map([...files].filter(([name]) => Object.hasOwn(v.server.files, name)));
   const verified: VerifiedModel = {
     modelId: v.client.modelId,
@@ -72,6 +95,7 @@ export async function loadBundle(
     modelDigest: v.modelDigest,
     manifest: v.client,
     clientBundle: bundle.client as ModelBundle['client'],
+    clientFiles,
   });
 }
 
@@ -90,7 +114,9 @@ export async function loadModelsDir(
       client: _readJson(join(dir, 'client.json')),
       server: _readJson(join(dir, 'server.json')),
     };
-    const names = Object.keys((bundle.server as { payload?: { files?: object } })?.payload?.files ?? {});
+    const filesOf = (part: unknown) =>
+      Object.keys((part as { payload?: { files?: object } })?.payload?.files ?? {});
+    const names = [...new Set([...filesOf(bundle.server), ...filesOf(bundle.client)])];
     const files = new Map<string, Uint8Array>();
     for (const f of names) {
       // Names are checked by the manifest parser before use; unreadable files surface as "missing".

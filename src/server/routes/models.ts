@@ -1,7 +1,10 @@
-// Model manifests: the list, and each model's signed client part exactly as the publisher signed it.
+// Model manifests: the list, each model's signed client part exactly as the publisher signed it, the
+// public client files that part pins (the backbone), and the publisher keys the service trusts.
 import type { FastifyPluginAsync } from 'fastify';
+import { sha256Digest } from '../../protocol/digest.ts';
+import { type PublicKeyJwk, publicPart } from '../../protocol/ed25519.ts';
 import { BlindDxError } from '../../protocol/errors.ts';
-import type { ModelListBody } from '../../protocol/schemas.ts';
+import { FILE_DIGEST_HEADER, type ModelListBody, type PublisherKeysBody } from '../../protocol/schemas.ts';
 import type { RouteOptions } from '../context.ts';
 import { routeSchema } from '../route-doc.ts';
 
@@ -11,7 +14,18 @@ export const modelIdParams = {
   properties: { id: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' } },
 } as const;
 
-export const modelRoutes: FastifyPluginAsync<RouteOptions> = async (app, { ctx }) => {
+const fileParams = {
+  type: 'object',
+  required: ['id', 'name'],
+  properties: {
+    id: modelIdParams.properties.id,
+    name: { type: 'string', pattern: '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$' },
+  },
+} as const;
+
+export const modelRoutes: FastifyPluginAsync<
+  RouteOptions & { publisherKeys?: readonly PublicKeyJwk[] }
+> = async (app, { ctx, publisherKeys = [] }) => {
   app.get(
     '/v1/models',
     {
@@ -55,5 +69,67 @@ export const modelRoutes: FastifyPluginAsync<RouteOptions> = async (app, { ctx }
         .serializer((x: unknown) => JSON.stringify(x))
         .send(m.clientBundle);
     },
+  );
+
+  // Digests computed once per file: the bytes were checked against the signed manifest at load.
+  const fileDigests = new Map<Uint8Array, string>();
+  app.get<{ Params: { id: string; name: string } }>(
+    '/v1/models/:id/files/:name',
+    {
+      schema: routeSchema({
+        summary:
+          "A public client file of a model (the backbone ONNX), as pinned by the signed client bundle's `files`.",
+        description: `Only files the signed client manifest names are served, and only when their bytes matched the signed digest when the bundle was loaded. The ${FILE_DIGEST_HEADER} header repeats the digest; clients must check the bytes against the digest in the bundle they verified, not against this header.`,
+        tags: ['models'],
+        auth: false,
+        params: fileParams,
+        success: {
+          status: 200,
+          binary: {
+            contentTypes: ['application/octet-stream'],
+            description: 'The file bytes.',
+            headers: [FILE_DIGEST_HEADER],
+          },
+        },
+        errors: ['BAD_REQUEST', 'NOT_FOUND'],
+      }),
+    },
+    async (req, reply) => {
+      const { id, name } = req.params;
+      const m = ctx.models.get(id);
+      if (m === undefined) throw new BlindDxError('NOT_FOUND', `model ${id} is not loaded`);
+      const bytes = m.clientFiles.get(name);
+      if (bytes === undefined) {
+        throw new BlindDxError(
+          'NOT_FOUND',
+          Object.hasOwn(m.manifest.files, name)
+            ? `model ${id}: file ${name} is not published by this service`
+            : `model ${id} has no client file ${name}`,
+        );
+      }
+      let digest = fileDigests.get(bytes);
+      if (digest === undefined) fileDigests.set(bytes, (digest = await sha256Digest(bytes)));
+      return reply
+        .type('application/octet-stream')
+        .header(FILE_DIGEST_HEADER, digest)
+        .header('cache-control', 'public, max-age=300')
+        .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    },
+  );
+
+  const publishers: PublisherKeysBody = { keys: publisherKeys.map((k) => publicPart(k)) };
+  app.get(
+    '/v1/publisher-keys',
+    {
+      schema: routeSchema({
+        summary:
+          'The publisher keys whose model bundles this service trusts (pin them, or get them out of band).',
+        tags: ['trust'],
+        auth: false,
+        success: { status: 200, schema: { $ref: 'PublisherKeys#' } },
+        errors: [],
+      }),
+    },
+    async () => publishers,
   );
 };
