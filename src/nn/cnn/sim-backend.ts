@@ -44,8 +44,10 @@ const GAUSS = (() => {
  *
  * - encoding rounding (fresh input, every plaintext): σ = √(1/12)
  * - fresh secret-key encryption: σ = 3.2
- * - rescale, rotation and relinearization (rounding e0 + e1·s, ternary s with ‖s‖² ≈ 2N/3):
- *   σ = √((1 + 2N/3)/12)
+ * - rescale (rounding e0 + e1·s, ternary s with ‖s‖² ≈ 2N/3): σ = √((1 + 2N/3)/12)
+ * - key switching (rotation, relinearization), SEAL's one-special-prime hybrid scheme: each RNS
+ *   digit c_j (uniform mod q_j) meets the key error (σ 3.2): σ² = Σ_j N·q_j²·3.2²/(3·P²) (digits in [0, q_j), not centred), plus
+ *   the rounding of the mod-down by P. The first prime dominates when it is wider than the others.
  *
  * Scales follow the exact-scale rule the encrypted backend uses (plaintexts at the last prime,
  * approximated here by 2^bits). Use it to predict encrypted accuracy on thousands of images in
@@ -58,6 +60,7 @@ export class SimBackend implements SlotBackend<SimValue> {
   #seed: number;
   readonly #sqrtHalfN: number;
   readonly #roundSigma: number;
+  readonly #ksSigma: number[];
 
   constructor(params: SimParams, opts: { noise?: boolean; seed?: number } = {}) {
     this.params = params;
@@ -67,6 +70,14 @@ export class SimBackend implements SlotBackend<SimValue> {
     const n = params.polyModulusDegree;
     this.#sqrtHalfN = Math.sqrt(n / 2);
     this.#roundSigma = Math.sqrt((1 + (2 * n) / 3) / 12);
+    const bits = params.coeffModulusBits;
+    const P = 2 ** bits[bits.length - 1];
+    this.#ksSigma = [];
+    for (let level = 0; level <= bits.length - 2; level++) {
+      let v = this.#roundSigma ** 2;
+      for (let j = 0; j <= level; j++) v += (n * (2 ** bits[j]) ** 2 * 3.2 ** 2) / (3 * P * P);
+      this.#ksSigma[level] = Math.sqrt(v);
+    }
   }
 
   /** Top level (fresh ciphertexts). */
@@ -112,7 +123,7 @@ export class SimBackend implements SlotBackend<SimValue> {
     const n = this.slots;
     const v = new Float64Array(n);
     for (let i = 0; i < n; i++) v[i] = x.v[(i + step) % n];
-    this.#addNoise(v, (this.#roundSigma * this.#sqrtHalfN) / x.scale);
+    this.#addNoise(v, (this.#ksSigma[x.level] * this.#sqrtHalfN) / x.scale);
     return { v, level: x.level, scale: x.scale };
   }
 
@@ -142,7 +153,7 @@ export class SimBackend implements SlotBackend<SimValue> {
   square(x: SimValue): SimValue {
     const v = new Float64Array(x.v.length);
     for (let i = 0; i < v.length; i++) v[i] = x.v[i] * x.v[i];
-    this.#addNoise(v, (this.#roundSigma * this.#sqrtHalfN) / (x.scale * x.scale));
+    this.#addNoise(v, (this.#ksSigma[x.level] * this.#sqrtHalfN) / (x.scale * x.scale));
     return { v, level: x.level, scale: x.scale * x.scale };
   }
 
