@@ -115,6 +115,16 @@ export interface PlanStats {
   readonly plainMultiplications: number;
   readonly ciphertextMultiplications: number;
   readonly galoisKeys: number;
+  /**
+   * Level and log2(scale) after each stage, simulated from the chosen prime sizes (primes taken as
+   * 2^bits): products use the exact-scale rule (scale unchanged), a square gives scale²/q.
+   */
+  readonly schedule: readonly {
+    readonly stage: number;
+    readonly kind: Stage['kind'];
+    readonly level: number;
+    readonly scaleBits: number;
+  }[];
 }
 
 /** A compiled plan: the two role artifacts plus statistics. */

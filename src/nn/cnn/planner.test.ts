@@ -77,6 +77,16 @@ test('TenSEAL MNIST shape: im2col conv + BSGS dense layers, depth 5 at N=8192 wi
   assert.deepEqual(plan.client.params.coeffModulusBits, [38, 28, 28, 28, 28, 28, 38]);
   assert.equal(plan.client.preset, undefined);
   assert.equal(plan.client.input.kind, 'im2col');
+  assert.deepEqual(
+    plan.stats.schedule.map((s) => [s.kind, s.level, s.scaleBits]),
+    [
+      ['im2col-conv', 4, 28],
+      ['square', 3, 28],
+      ['linear', 2, 28],
+      ['square', 1, 28],
+      ['linear', 0, 28],
+    ],
+  );
   assert.deepEqual(plan.client.galoisSteps, [1, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]);
   assert.ok(plan.stats.rotations <= 31, `rotations ${plan.stats.rotations}`);
 });

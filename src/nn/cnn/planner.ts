@@ -197,6 +197,7 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
     ),
     ciphertextMultiplications: stages.filter((st) => st.kind === 'square').length,
     galoisKeys: steps.length,
+    schedule: simulateSchedule(stages, chosen.literal.coeffModulusBits, chosen.literal.scaleBits!),
   };
   const common = { version: CNN_PLAN_VERSION, model: model.name, params: chosen.literal };
   return {
@@ -214,6 +215,19 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
     server: { format: 'blinddx-cnn-server', ...common, stages, galoisSteps: steps, relin },
     stats,
   };
+}
+
+/** Levels and scales through the stages, before any key exists (see {@link PlanStats.schedule}). */
+function simulateSchedule(stages: readonly Stage[], bits: readonly number[], scaleBits: number) {
+  let level = bits.length - 2;
+  let scale = scaleBits;
+  return stages.map((st, i) => {
+    if (st.kind === 'square') {
+      scale = 2 * scale - bits[level];
+      level--;
+    } else if (st.kind !== 'save' && st.kind !== 'residual') level--;
+    return { stage: i, kind: st.kind, level, scaleBits: scale };
+  });
 }
 
 /** Folds y = a·u + b (elementwise, u the input) into M: M' = a·M, b' = b + b·M·1. */
