@@ -1,13 +1,12 @@
 /**
- * The public backbone of a split model, run in cleartext on this machine with onnxruntime: one
- * decoded image → preprocessing exactly as in training → the embedding that gets encrypted. The
- * backbone file is used only if its SHA-256 equals the digest the verified client bundle pins.
+ * The public backbone of a split model on this machine with onnxruntime-node. The backbone file is
+ * used only if its SHA-256 equals the digest the verified client bundle pins.
  */
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { type DecodedImage, preprocessImage } from '../../nn/preprocess.ts';
 import { sha256Digest } from '../../protocol/digest.ts';
 import { BlindDxError } from '../../protocol/errors.ts';
+import { SplitBackbone } from '../backbone.ts';
 import type { SplitHeadModel } from '../split-head-flow.ts';
 
 /** Reads the first candidate file whose digest matches the bundle's pin for the backbone. */
@@ -35,39 +34,8 @@ export async function readPinnedBackbone(
   );
 }
 
-/** A loaded backbone session; release it when done. */
-export class Backbone {
-  readonly #session: ort.InferenceSession;
-  readonly #model: SplitHeadModel;
-
-  private constructor(session: ort.InferenceSession, model: SplitHeadModel) {
-    this.#session = session;
-    this.#model = model;
-  }
-
-  static async load(model: SplitHeadModel, bytes: Uint8Array): Promise<Backbone> {
-    return new Backbone(await ort.InferenceSession.create(bytes), model);
-  }
-
-  /** The embedding of one image (float32 as the backbone emits it). */
-  async embed(image: DecodedImage): Promise<Float32Array> {
-    const pre = this.#model.preprocessing;
-    const { input, output } = this.#model.layout.backbone;
-    const x = preprocessImage(pre, image);
-    const out = await this.#session.run({
-      [input]: new ort.Tensor('float32', x, [1, pre.channels, pre.height, pre.width]),
-    });
-    const emb = out[output]?.data;
-    if (!(emb instanceof Float32Array) || emb.length !== this.#model.layout.embeddingDim) {
-      throw new BlindDxError(
-        'MODEL_BUNDLE_MISMATCH',
-        `backbone: output "${output}" is not ${this.#model.layout.embeddingDim} float32 values`,
-      );
-    }
-    return Float32Array.from(emb);
-  }
-
-  async release(): Promise<void> {
-    await this.#session.release();
-  }
-}
+/** The backbone on onnxruntime-node (the runtime-neutral core is `../backbone.ts`). */
+export const Backbone = Object.freeze({
+  load: (model: SplitHeadModel, bytes: Uint8Array): Promise<SplitBackbone> =>
+    SplitBackbone.load(ort, model, bytes),
+});
