@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { HeContext } from '../../../he/context.ts';
+import { loadCiphertext } from '../../../he/hardened-load.ts';
+import { generateKeys } from '../../../he/keys.ts';
+import { decryptOutput, encryptInputSeeded } from '../client.ts';
+import type { CnnModel } from '../ir.ts';
+import { planCnn } from '../planner.ts';
+import { preprocessImage, referenceForward } from '../reference.ts';
+import { CnnPool } from './cnn-pool.ts';
+
+const wave = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.sin(i * k) * 0.5);
+
+test('two pool workers run encrypted CNN inferences in parallel, results match float64', async () => {
+  const model: CnnModel = {
+    format: 'blinddx-cnn',
+    version: 1,
+    name: 'pool',
+    inputShape: [1, 6, 6],
+    layers: [
+      {
+        op: 'conv2d',
+        inChannels: 1,
+        outChannels: 2,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [0, 0],
+        weight: wave(18, 1.3),
+        bias: [0.1, 0],
+      },
+      { op: 'poly', coeffs: [0, 0, 1] },
+    ],
+  };
+  const plan = planCnn(model);
+  using ctx = await HeContext.create(plan.client.params);
+  using keys = generateKeys(ctx, { relin: plan.client.relin, galoisSteps: plan.client.galoisSteps });
+  await using pool = await CnnPool.create(plan.server, plan.client, keys.exportPublic(), 2);
+  const images = Array.from({ length: 4 }, (_, b) =>
+    Array.from({ length: 36 }, (_, i) => ((i * 7 + b * 13) % 17) / 8),
+  );
+  const outs = await Promise.all(
+    images.map((px) => pool.infer(encryptInputSeeded(ctx, keys, plan.client, px))),
+  );
+  const layout = {
+    kind: 'slots',
+    length: plan.client.input.period,
+    period: plan.client.input.period,
+  } as const;
+  outs.forEach((bytes, b) => {
+    using ct = loadCiphertext(ctx, bytes, { layout, level: 0 });
+    const got = decryptOutput(keys, plan.client, ct);
+    const want = referenceForward(model, preprocessImage(model, images[b]));
+    want.forEach((w, i) => {
+      assert.ok(Math.abs(got[i] - w) < 1e-3 * Math.max(1, Math.abs(w)), `image ${b} output ${i}`);
+    });
+  });
+});
