@@ -18,6 +18,7 @@ import { decryptBatch, encryptBatch, planBatch, runBatch } from '../src/nn/cnn/b
 import { decryptOutput, encryptInput, encryptInputSeeded } from '../src/nn/cnn/client.ts';
 import { EncryptedCnn } from '../src/nn/cnn/encrypted-executor.ts';
 import { type CnnModel, parseCnnModel } from '../src/nn/cnn/ir.ts';
+import { CnnPool } from '../src/nn/cnn/node/cnn-pool.ts';
 import type { ClientPlan } from '../src/nn/cnn/plan.ts';
 import { planCnn } from '../src/nn/cnn/planner.ts';
 import { preprocessImage, referenceForward } from '../src/nn/cnn/reference.ts';
@@ -152,12 +153,13 @@ export async function run(args: readonly string[]): Promise<void> {
       models: { type: 'string', default: resolve(import.meta.dirname, '..', 'models') },
       'no-baseline': { type: 'boolean', default: false },
       throughput: { type: 'string', default: '0' },
+      workers: { type: 'string', default: '0' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
     console.log(
-      'usage: npm run bench -- cnn [--json] [--images N (default 3)] [--nets a,b (under --models DIR)] [--no-baseline] [--throughput BATCH (first net, one image per slot; 0 = off)]',
+      'usage: npm run bench -- cnn [--json] [--images N (default 3)] [--nets a,b (under --models DIR)] [--no-baseline] [--throughput BATCH (first net, one image per slot; 0 = off)] [--workers N (first net on the worker pool; 0 = off)]',
     );
     return;
   }
@@ -183,8 +185,21 @@ export async function run(args: readonly string[]): Promise<void> {
     );
     throughput.push(await benchThroughput(model, all));
   }
+  const pool: PoolRow[] = [];
+  const workers = Number(values.workers);
+  if (workers > 0) {
+    const net = values.nets!.split(',')[0];
+    const model = parseCnnModel(JSON.parse(readFileSync(resolve(values.models!, net, 'model.json'), 'utf8')));
+    pool.push(await benchPool(model, images, workers));
+  }
   if (values.json) {
-    console.log(JSON.stringify({ rows, ...(throughput.length > 0 ? { throughput } : {}) }));
+    console.log(
+      JSON.stringify({
+        rows,
+        ...(throughput.length > 0 ? { throughput } : {}),
+        ...(pool.length > 0 ? { pool } : {}),
+      }),
+    );
     return;
   }
   const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
@@ -197,6 +212,11 @@ export async function run(args: readonly string[]): Promise<void> {
   for (const t of throughput) {
     console.log(
       `${t.net.padEnd(14)} throughput mode, batch ${t.batch}: server ${(t.serverMs / 1000).toFixed(1)} s per batch = ${t.msPerImage.toFixed(2)} ms/image (${t.imagesPerSecond.toFixed(1)} images/s)  up ${mb(t.bytesUp)} (${mb(t.bytesUp / t.batch)}/image)  down ${mb(t.bytesDown)}  Galois keys 0  relin ${mb(t.relinKeyBytes)}  argmax agree ${t.argmaxAgreement}/${t.batch}`,
+    );
+  }
+  for (const p of pool) {
+    console.log(
+      `${p.net.padEnd(14)} worker pool: ${p.workers} workers ${p.imagesPerSecond.toFixed(2)} images/s vs 1 worker ${p.oneWorkerImagesPerSecond.toFixed(2)} images/s (${p.images} images)`,
     );
   }
   for (const ours of rows.filter((r) => r.plan === 'blinddx')) {
@@ -258,6 +278,40 @@ async function benchThroughput(model: CnnModel, images: Uint8Array[]): Promise<T
     bytesDown,
     relinKeyBytes: material.relinKeys?.length ?? 0,
     argmaxAgreement: agree,
+  };
+}
+
+/** Latency-mode plan on the he worker pool: images/s with N workers vs 1. */
+export interface PoolRow {
+  readonly net: string;
+  readonly workers: number;
+  readonly images: number;
+  readonly imagesPerSecond: number;
+  readonly oneWorkerImagesPerSecond: number;
+}
+
+async function benchPool(model: CnnModel, images: Uint8Array[], workers: number): Promise<PoolRow> {
+  const plan = planCnn(model);
+  using ctx = await HeContext.create(plan.client.params);
+  using keys = generateKeys(ctx, { relin: plan.client.relin, galoisSteps: plan.client.galoisSteps });
+  const material = keys.exportPublic();
+  const inputs = images.map((px) => encryptInputSeeded(ctx, keys, plan.client, px));
+  const rate = async (size: number) => {
+    process.stderr.write(`${model.name}: pool of ${size}…\n`);
+    await using pool = await CnnPool.create(plan.server, plan.client, material, size);
+    await Promise.all(inputs.slice(0, size).map((ct) => pool.infer(ct))); // warm-up: encodes the weights
+    const t0 = performance.now();
+    await Promise.all(inputs.map((ct) => pool.infer(ct)));
+    return (1000 * inputs.length) / (performance.now() - t0);
+  };
+  const one = await rate(1);
+  const many = await rate(workers);
+  return {
+    net: model.name,
+    workers,
+    images: inputs.length,
+    imagesPerSecond: many,
+    oneWorkerImagesPerSecond: one,
   };
 }
 
