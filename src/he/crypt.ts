@@ -11,15 +11,25 @@ function sameContext(keys: EvaluationKeys, pt: Plaintext, op: string): void {
   }
 }
 
-/** Encrypts with the public key (what a server uses, e.g. to re-randomize results). */
-export function encryptPublic(keys: EvaluationKeys, pt: Plaintext): Ciphertext {
+type SealEncryptor = InstanceType<EvaluationKeys['context']['_seal']['Encryptor']>;
+
+/** Runs one encryption into a fresh ciphertext; SEAL objects are freed on every path. */
+function encryptWith(
+  keys: EvaluationKeys,
+  secretKey: KeySet['_secretKey'] | undefined,
+  pt: Plaintext,
+  run: (enc: SealEncryptor, pt: Plaintext['_raw'], ct: Ciphertext['_raw']) => void,
+): Ciphertext {
   sameContext(keys, pt, 'encrypt');
   const ctx = keys.context;
   const seal = ctx._seal;
-  const enc = new seal.Encryptor(ctx._ctx, keys._publicKey);
+  const enc =
+    secretKey === undefined
+      ? new seal.Encryptor(ctx._ctx, keys._publicKey)
+      : new seal.Encryptor(ctx._ctx, keys._publicKey, secretKey);
   const ct = new seal.Ciphertext();
   try {
-    ctx._call('encrypt', () => enc.encrypt(pt._raw, ct));
+    ctx._call('encrypt', () => run(enc, pt._raw, ct));
   } catch (e) {
     ct.delete();
     throw e;
@@ -29,22 +39,14 @@ export function encryptPublic(keys: EvaluationKeys, pt: Plaintext): Ciphertext {
   return new Ciphertext(ctx, ct, pt.layout);
 }
 
+/** Encrypts with the public key (what a server uses, e.g. to re-randomize results). */
+export function encryptPublic(keys: EvaluationKeys, pt: Plaintext): Ciphertext {
+  return encryptWith(keys, undefined, pt, (enc, p, ct) => enc.encrypt(p, ct));
+}
+
 /** Encrypts with the secret key (smaller noise than public-key encryption). */
 export function encryptSymmetric(keys: KeySet, pt: Plaintext): Ciphertext {
-  sameContext(keys, pt, 'encrypt');
-  const ctx = keys.context;
-  const seal = ctx._seal;
-  const enc = new seal.Encryptor(ctx._ctx, keys._publicKey, keys._secretKey);
-  const ct = new seal.Ciphertext();
-  try {
-    ctx._call('encrypt', () => enc.encryptSymmetric(pt._raw, ct));
-  } catch (e) {
-    ct.delete();
-    throw e;
-  } finally {
-    enc.delete();
-  }
-  return new Ciphertext(ctx, ct, pt.layout);
+  return encryptWith(keys, keys._secretKey, pt, (enc, p, ct) => enc.encryptSymmetric(p, ct));
 }
 
 /**
