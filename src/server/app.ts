@@ -25,6 +25,7 @@ import { healthRoutes } from './routes/health.ts';
 import { inferRoutes } from './routes/infer.ts';
 import { modelRoutes } from './routes/models.ts';
 import { operationsRoutes } from './routes/operations.ts';
+import { webRoutes } from './routes/web.ts';
 import type { Store } from './store/store.ts';
 
 export interface AppDeps {
@@ -152,6 +153,7 @@ export async function buildApp(config: ServerConfig, deps: AppDeps): Promise<Fas
   await app.register(modelRoutes, { ctx, publisherKeys: deps.publisherKeys ?? [] });
   await app.register(clientRoutes, { ctx });
   await app.register(inferRoutes, { ctx });
+  if (config.webDir !== null) await app.register(webRoutes, { ctx, webDir: config.webDir });
   await app.register(operationsRoutes, { ctx, routes });
   _routeTables.set(app, routes);
   return app;

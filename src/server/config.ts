@@ -17,6 +17,8 @@ export interface ServerConfig {
   readonly modelsDir: string | null;
   /** Public JWK files of publishers whose model signatures are trusted. */
   readonly trustedKeyFiles: readonly string[];
+  /** A built web app (index.html + assets/) served at `/`; null = no web app. */
+  readonly webDir: string | null;
   /** Private JWK that signs responses; null = `<dataDir>/response-signing-key.json`, generated once. */
   readonly responseKeyFile: string | null;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -67,6 +69,7 @@ export const CONFIG_FIELDS: readonly _Field[] = Object.freeze([
   { path: 'modelsDir', env: 'BLINDDX_MODELS_DIR', kind: { t: 'nullable-string' }, def: null },
   { path: 'trustedKeyFiles', env: 'BLINDDX_TRUSTED_KEYS', kind: { t: 'list' }, def: [] },
   { path: 'responseKeyFile', env: 'BLINDDX_RESPONSE_KEY_FILE', kind: { t: 'nullable-string' }, def: null },
+  { path: 'webDir', env: 'BLINDDX_WEB_DIR', kind: { t: 'nullable-string' }, def: null },
   {
     path: 'logLevel',
     env: 'BLINDDX_LOG_LEVEL',
@@ -223,6 +226,7 @@ export function configFromLiteral(
   out.dataDir = resolve(cwd, out.dataDir as string);
   if (out.modelsDir !== null) out.modelsDir = resolve(cwd, out.modelsDir as string);
   if (out.responseKeyFile !== null) out.responseKeyFile = resolve(cwd, out.responseKeyFile as string);
+  if (out.webDir !== null) out.webDir = resolve(cwd, out.webDir as string);
   out.trustedKeyFiles = Object.freeze((out.trustedKeyFiles as string[]).map((p) => resolve(cwd, p)));
   for (const k of ['limits', 'compute', 'quotas', 'retention']) Object.freeze(out[k]);
   return Object.freeze(out) as unknown as ServerConfig;

@@ -3,6 +3,8 @@
 // With no modelsDir configured, the committed split models under models/ are signed at start with
 // a demo publisher key kept in the data dir (src/server/engines/demo-models.ts); set
 // BLINDDX_DEMO_MODELS=off to start without them, or to another folder of split models.
+// The web app built into dist/web (`npm run build:web`; postinstall and prestart build it) is
+// served at `/` unless webDir is configured; BLINDDX_WEB=off serves none.
 import { resolve } from 'node:path';
 import { BlindDxError } from '../../protocol/errors.ts';
 import { loadConfig, type ServerConfig } from '../../server/config.ts';
@@ -11,13 +13,19 @@ import { SealHeadEngine } from '../../server/engines/seal-head-engine.ts';
 import { closeOnSignals, startService } from '../../server/lifecycle.ts';
 import { unavailableEngine } from '../../server/unavailable-engine.ts';
 
-const _repoModels = resolve(import.meta.dirname, '..', '..', '..', 'models');
+const _repoRoot = resolve(import.meta.dirname, '..', '..', '..');
+const _repoModels = resolve(_repoRoot, 'models');
+/** Where `scripts/build-web.ts` writes the web app. */
+export const WEB_BUILD_DIR = resolve(_repoRoot, 'dist', 'web');
 
 /** Starts the service; resolves once it listens. */
 export async function runServer(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<void> {
   let config: ServerConfig = loadConfig({ env });
+  if (config.webDir === null && env.BLINDDX_WEB !== 'off') {
+    config = Object.freeze({ ...config, webDir: WEB_BUILD_DIR });
+  }
   if (config.modelsDir === null && env.BLINDDX_DEMO_MODELS !== 'off') {
     const demo = await prepareDemoModels({
       sourceDir: env.BLINDDX_DEMO_MODELS ?? _repoModels,
