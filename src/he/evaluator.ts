@@ -81,23 +81,35 @@ export class Evaluator {
     return new Ciphertext(this.context, dest, layout);
   }
 
-  /** Aligns b's scale to a's when they differ by float rounding only (SEAL compares exactly otherwise). */
-  #alignScale(a: Ciphertext, b: Ciphertext): void {
-    if (a.scale !== b.scale) b._raw.setScale(a.scale);
+  /**
+   * Runs `f` with b's scale set to `scale` when they differ by float rounding only (SEAL compares
+   * exactly otherwise), then restores it: operands are never changed by an operation.
+   */
+  #withScale<T>(b: Ciphertext | Plaintext, scale: number, f: () => T): T {
+    const own = b.scale;
+    if (own === scale) return f();
+    b._raw.setScale(scale);
+    try {
+      return f();
+    } finally {
+      b._raw.setScale(own);
+    }
   }
 
   add(a: Ciphertext, b: Ciphertext): Ciphertext {
     this.#pair(a, b, 'add', true);
     this.#scales(a, b, 'add');
-    this.#alignScale(a, b);
-    return this.#out('add', a.layout, (d) => this.context._evaluator.add(a._raw, b._raw, d));
+    return this.#withScale(b, a.scale, () =>
+      this.#out('add', a.layout, (d) => this.context._evaluator.add(a._raw, b._raw, d)),
+    );
   }
 
   sub(a: Ciphertext, b: Ciphertext): Ciphertext {
     this.#pair(a, b, 'subtract', true);
     this.#scales(a, b, 'subtract');
-    this.#alignScale(a, b);
-    return this.#out('subtract', a.layout, (d) => this.context._evaluator.sub(a._raw, b._raw, d));
+    return this.#withScale(b, a.scale, () =>
+      this.#out('subtract', a.layout, (d) => this.context._evaluator.sub(a._raw, b._raw, d)),
+    );
   }
 
   negate(a: Ciphertext): Ciphertext {
@@ -108,16 +120,16 @@ export class Evaluator {
   addPlain(a: Ciphertext, p: Plaintext): Ciphertext {
     this.#pair(a, p, 'add plaintext', false);
     this.#scales(a, p, 'add plaintext');
-    if (a.scale !== p.scale) p._raw.setScale(a.scale);
-    return this.#out('add plaintext', a.layout, (d) => this.context._evaluator.addPlain(a._raw, p._raw, d));
+    return this.#withScale(p, a.scale, () =>
+      this.#out('add plaintext', a.layout, (d) => this.context._evaluator.addPlain(a._raw, p._raw, d)),
+    );
   }
 
   subPlain(a: Ciphertext, p: Plaintext): Ciphertext {
     this.#pair(a, p, 'subtract plaintext', false);
     this.#scales(a, p, 'subtract plaintext');
-    if (a.scale !== p.scale) p._raw.setScale(a.scale);
-    return this.#out('subtract plaintext', a.layout, (d) =>
-      this.context._evaluator.subPlain(a._raw, p._raw, d),
+    return this.#withScale(p, a.scale, () =>
+      this.#out('subtract plaintext', a.layout, (d) => this.context._evaluator.subPlain(a._raw, p._raw, d)),
     );
   }
 
