@@ -34,3 +34,15 @@ test('add/sub/addPlain leave their operands untouched when aligning near-equal s
   const got = decodeSlots(dec);
   [5, 7, 9].forEach((v, i) => assert.ok(Math.abs(got[i] - v) < 1e-5));
 });
+
+test('rotate by 0 is the identity and needs no Galois key', async () => {
+  using ctx = await HeContext.create('ckks-4096-d1');
+  using keys = generateKeys(ctx, {});
+  const ev = new Evaluator(ctx, keys);
+  using pt = encodeSlots(ctx, [1, 2, 3, 4]);
+  using ct = encryptSymmetric(keys, pt);
+  using r = ev.rotate(ct, 0);
+  using dec = decrypt(keys, r);
+  const got = decodeSlots(dec);
+  [1, 2, 3, 4].forEach((v, i) => assert.ok(Math.abs(got[i] - v) < 1e-3));
+});
