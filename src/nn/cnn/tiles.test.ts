@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { HeContext } from '../../he/context.ts';
+import { generateKeys } from '../../he/keys.ts';
+import { planBatch } from './batch-executor.ts';
+import { EncryptedCnn } from './encrypted-executor.ts';
+import type { CnnModel } from './ir.ts';
+import { planCnn } from './planner.ts';
+import {
+  aggregateLogits,
+  classifyTilesPacked,
+  classifyTilesPlain,
+  classifyTilesStreamed,
+  cutTiles,
+  interleavedToPlanar,
+  parseGridSpec,
+  planTileGrid,
+} from './tiles.ts';
+
+const wave = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.sin(i * k) * 0.5);
+
+const model: CnnModel = {
+  format: 'blinddx-cnn',
+  version: 1,
+  name: 'tiles',
+  inputShape: [2, 5, 5],
+  preprocessing: { scale: 1 / 255, mean: [0.5, 0.4], std: [0.25, 0.3] },
+  layers: [
+    {
+      op: 'conv2d',
+      inChannels: 2,
+      outChannels: 2,
+      kernel: [3, 3],
+      stride: [2, 2],
+      padding: [0, 0],
+      weight: wave(36, 1.1),
+      bias: [0.1, -0.2],
+    },
+    { op: 'poly', coeffs: [0.1, 0.3, 0.5] },
+    { op: 'flatten' },
+    { op: 'dense', inFeatures: 8, outFeatures: 3, weight: wave(24, 0.7), bias: [0, 0.5, -0.5] },
+  ],
+};
+
+test('grid: centred crop, row-major CHW patches, parse and errors', () => {
+  assert.deepEqual(parseGridSpec('7x7'), { rows: 7, cols: 7 });
+  assert.throws(() => parseGridSpec('3by3'), { code: 'NN_INVALID_ARGUMENT' });
+  const g = planTileGrid({ height: 224, width: 224 }, { height: 32, width: 32 });
+  assert.deepEqual([g.rows, g.cols, g.offsetY, g.offsetX], [7, 7, 0, 0]);
+  const g2 = planTileGrid({ height: 12, width: 11 }, { height: 5, width: 5 }, { rows: 2, cols: 2 });
+  assert.deepEqual([g2.offsetY, g2.offsetX], [1, 0]);
+  assert.throws(() => planTileGrid({ height: 9, width: 9 }, { height: 5, width: 5 }, { rows: 2, cols: 1 }), {
+    code: 'NN_INVALID_ARGUMENT',
+  });
+  // 2 channels, 4×4, values encode (c, y, x).
+  const data = Array.from({ length: 32 }, (_, i) => i);
+  const tiles = cutTiles(
+    { channels: 2, height: 4, width: 4, data },
+    planTileGrid({ height: 4, width: 4 }, { height: 2, width: 2 }),
+  );
+  assert.equal(tiles.length, 4);
+  assert.deepEqual([...tiles[1]], [2, 3, 6, 7, 18, 19, 22, 23]);
+  assert.deepEqual([...tiles[2]], [8, 9, 12, 13, 24, 25, 28, 29]);
+  const planar = interleavedToPlanar([1, 2, 3, 4, 5, 6], 2, 1, 3);
+  assert.deepEqual(Array.from(planar.data), [1, 4, 2, 5, 3, 6]);
+  assert.deepEqual(
+    [
+      ...aggregateLogits([
+        [1, 5],
+        [3, -1],
+      ]),
+    ],
+    [3, 5],
+  );
+  assert.deepEqual(
+    [
+      ...aggregateLogits(
+        [
+          [1, 5],
+          [3, -1],
+        ],
+        'mean',
+      ),
+    ],
+    [2, 2],
+  );
+});
+
+test('tiles under encryption, streamed and packed, match the float64 aggregate', async () => {
+  const image = {
+    channels: 2,
+    height: 12,
+    width: 11,
+    data: Array.from({ length: 2 * 12 * 11 }, (_, i) => (i * 37) % 256),
+  };
+  const grid = planTileGrid(image, { height: 5, width: 5 }, { rows: 2, cols: 2 });
+  const patches = cutTiles(image, grid);
+  for (const how of ['max', 'mean'] as const) {
+    const want = classifyTilesPlain(model, patches, how);
+    const close = (got: ArrayLike<number>, exp: ArrayLike<number>, what: string) => {
+      for (let k = 0; k < exp.length; k++)
+        assert.ok(Math.abs(got[k] - exp[k]) < 1e-3 * Math.max(1, Math.abs(exp[k])), `${what} logit ${k}`);
+    };
+    // Streamed: the latency plan, one ciphertext per patch.
+    const plan = planCnn(model);
+    {
+      using ctx = await HeContext.create(plan.client.params);
+      using keys = generateKeys(ctx, { relin: plan.client.relin, galoisSteps: plan.client.galoisSteps });
+      using cnn = new EncryptedCnn(ctx, keys, plan.server);
+      let seen = 0;
+      const got = classifyTilesStreamed(ctx, keys, plan.client, cnn, patches, how, (d) => {
+        seen = d;
+      });
+      assert.equal(seen, 4);
+      got.perPatch.forEach((l, i) => {
+        close(l, want.perPatch[i], `streamed ${how} patch ${i}`);
+      });
+      close(got.aggregate, want.aggregate, `streamed ${how} aggregate`);
+    }
+    // Packed: throughput mode, one patch per slot.
+    const batch = planBatch(model);
+    {
+      using ctx = await HeContext.create(batch.params.literal);
+      using keys = generateKeys(ctx, { relin: true });
+      const got = classifyTilesPacked(ctx, keys, batch, patches, how);
+      close(got.aggregate, want.aggregate, `packed ${how} aggregate`);
+    }
+  }
+});

@@ -1,0 +1,217 @@
+import type { HeContext } from '../../he/context.ts';
+import type { KeySet } from '../../he/keys.ts';
+import { NnError } from '../errors.ts';
+import { type BatchPlan, decryptBatch, encryptBatch, runBatch } from './batch-executor.ts';
+import { type EncryptedCnn, inferLocally } from './encrypted-executor.ts';
+import type { CnnModel } from './ir.ts';
+import type { ClientPlan } from './plan.ts';
+import { preprocessImage, referenceForward } from './reference.ts';
+
+/**
+ * Tiled (patch) flow for images larger than a model's input:
+ *
+ * ```
+ * image C×H×W ──centre crop──► rows·ph × cols·pw ──cut──► rows·cols patches C×ph×pw (row-major)
+ *   each patch → the CNN (encrypted: streamed one ciphertext per patch, or packed one patch per
+ *   slot in throughput mode) → per-patch logits, decrypted on the client → aggregate per class
+ *   (max by default, mean available)
+ * ```
+ *
+ * Browser-capable: no Node built-ins. Pixels are raw (e.g. 0…255) in CHW order, as the model's
+ * preprocessing expects.
+ */
+export interface PlanarImage {
+  readonly channels: number;
+  readonly height: number;
+  readonly width: number;
+  /** CHW order, `channels·height·width` values. */
+  readonly data: ArrayLike<number>;
+}
+
+/** Where the patches come from: `rows × cols` patches of `patchHeight × patchWidth` at an offset. */
+export interface TileGrid {
+  readonly rows: number;
+  readonly cols: number;
+  readonly patchHeight: number;
+  readonly patchWidth: number;
+  readonly offsetY: number;
+  readonly offsetX: number;
+}
+
+/** How per-patch logits become one result. */
+export type TileAggregation = 'max' | 'mean';
+
+/** Per-patch logits and their aggregate. */
+export interface TileResult {
+  readonly perPatch: Float64Array[];
+  readonly aggregate: Float64Array;
+}
+
+const _positiveInt = (v: number) => Number.isSafeInteger(v) && v > 0;
+
+/** Parses `"3x3"` (rows×cols). */
+export function parseGridSpec(spec: string): { rows: number; cols: number } {
+  const m = /^(\d+)[x×](\d+)$/.exec(spec.trim());
+  if (!m || !_positiveInt(Number(m[1])) || !_positiveInt(Number(m[2]))) {
+    throw new NnError('NN_INVALID_ARGUMENT', `cannot parse grid: "${spec}" is not ROWSxCOLS (e.g. 3x3)`);
+  }
+  return { rows: Number(m[1]), cols: Number(m[2]) };
+}
+
+/**
+ * The grid for an image: `rows × cols` patches of the model's input size, centred (the border
+ * that does not fill a whole patch is cropped). Without `grid`, as many patches as fit.
+ */
+export function planTileGrid(
+  image: { readonly height: number; readonly width: number },
+  patch: { readonly height: number; readonly width: number },
+  grid?: { readonly rows: number; readonly cols: number },
+): TileGrid {
+  for (const [name, v] of [
+    ['image.height', image.height],
+    ['image.width', image.width],
+    ['patch.height', patch.height],
+    ['patch.width', patch.width],
+  ] as const) {
+    if (!_positiveInt(v)) throw new NnError('NN_INVALID_ARGUMENT', `cannot plan tiles: ${name} = ${v}`);
+  }
+  const rows = grid?.rows ?? Math.floor(image.height / patch.height);
+  const cols = grid?.cols ?? Math.floor(image.width / patch.width);
+  if (!_positiveInt(rows) || !_positiveInt(cols)) {
+    throw new NnError(
+      'NN_INVALID_ARGUMENT',
+      `cannot plan tiles: a ${image.height}×${image.width} image holds no ${patch.height}×${patch.width} patch`,
+    );
+  }
+  if (rows * patch.height > image.height || cols * patch.width > image.width) {
+    throw new NnError(
+      'NN_INVALID_ARGUMENT',
+      `cannot plan tiles: ${rows}×${cols} patches of ${patch.height}×${patch.width} exceed the ${image.height}×${image.width} image`,
+    );
+  }
+  return {
+    rows,
+    cols,
+    patchHeight: patch.height,
+    patchWidth: patch.width,
+    offsetY: Math.floor((image.height - rows * patch.height) / 2),
+    offsetX: Math.floor((image.width - cols * patch.width) / 2),
+  };
+}
+
+/** Cuts the grid's patches out of a CHW image, row-major; each patch is CHW. */
+export function cutTiles(image: PlanarImage, grid: TileGrid): Float64Array[] {
+  const { channels: C, height: H, width: W, data } = image;
+  if (data.length !== C * H * W) {
+    throw new NnError('NN_SHAPE_MISMATCH', `cannot cut tiles: ${data.length} values for ${C}×${H}×${W}`);
+  }
+  const { rows, cols, patchHeight: ph, patchWidth: pw, offsetY, offsetX } = grid;
+  if (offsetY + rows * ph > H || offsetX + cols * pw > W) {
+    throw new NnError('NN_INVALID_ARGUMENT', 'cannot cut tiles: the grid does not fit the image');
+  }
+  const out: Float64Array[] = [];
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) {
+      const p = new Float64Array(C * ph * pw);
+      for (let ch = 0; ch < C; ch++)
+        for (let y = 0; y < ph; y++) {
+          const src = ch * H * W + (offsetY + r * ph + y) * W + offsetX + c * pw;
+          for (let x = 0; x < pw; x++) p[ch * ph * pw + y * pw + x] = data[src + x];
+        }
+      out.push(p);
+    }
+  return out;
+}
+
+/** HWC interleaved pixels (what image decoders give) → CHW, keeping the first `channels`. */
+export function interleavedToPlanar(
+  data: ArrayLike<number>,
+  width: number,
+  height: number,
+  srcChannels: number,
+  channels = srcChannels,
+): PlanarImage {
+  if (data.length !== width * height * srcChannels || channels > srcChannels || channels < 1) {
+    throw new NnError(
+      'NN_SHAPE_MISMATCH',
+      `cannot convert image: ${data.length} values for ${height}×${width}×${srcChannels}`,
+    );
+  }
+  const out = new Float64Array(channels * width * height);
+  for (let i = 0; i < width * height; i++)
+    for (let c = 0; c < channels; c++) out[c * width * height + i] = data[i * srcChannels + c];
+  return { channels, height, width, data: out };
+}
+
+/** Aggregates per-patch logits per class: max (default) or mean. */
+export function aggregateLogits(
+  perPatch: readonly ArrayLike<number>[],
+  how: TileAggregation = 'max',
+): Float64Array {
+  if (perPatch.length === 0) throw new NnError('NN_INVALID_ARGUMENT', 'cannot aggregate: no patches');
+  if (how !== 'max' && how !== 'mean') {
+    throw new NnError('NN_INVALID_ARGUMENT', `cannot aggregate: unknown aggregation "${how}" (max | mean)`);
+  }
+  const k = perPatch[0].length;
+  const out = new Float64Array(k).fill(how === 'max' ? Number.NEGATIVE_INFINITY : 0);
+  for (const l of perPatch) {
+    if (l.length !== k)
+      throw new NnError('NN_SHAPE_MISMATCH', 'cannot aggregate: patches disagree on classes');
+    for (let i = 0; i < k; i++)
+      out[i] = how === 'max' ? Math.max(out[i], l[i]) : out[i] + l[i] / perPatch.length;
+  }
+  return out;
+}
+
+/** Float64 twin: every patch through the reference forward pass, then aggregated. */
+export function classifyTilesPlain(
+  model: CnnModel,
+  patches: readonly ArrayLike<number>[],
+  how: TileAggregation = 'max',
+): TileResult {
+  const perPatch = patches.map((p) => referenceForward(model, preprocessImage(model, p)));
+  return { perPatch, aggregate: aggregateLogits(perPatch, how) };
+}
+
+/**
+ * Streamed (latency plan): one ciphertext per patch, encrypted, run and decrypted in turn — Galois
+ * keys needed, memory bounded by one patch. `onPatch` reports progress.
+ */
+export function classifyTilesStreamed(
+  ctx: HeContext,
+  keys: KeySet,
+  client: ClientPlan,
+  cnn: EncryptedCnn,
+  patches: readonly ArrayLike<number>[],
+  how: TileAggregation = 'max',
+  onPatch?: (done: number, total: number) => void,
+): TileResult {
+  const perPatch = patches.map((p, i) => {
+    const l = inferLocally(ctx, keys, client, cnn, p);
+    onPatch?.(i + 1, patches.length);
+    return l;
+  });
+  return { perPatch, aggregate: aggregateLogits(perPatch, how) };
+}
+
+/**
+ * Packed (throughput plan): one patch per slot, one ciphertext per input feature — no Galois keys,
+ * and the cost is that of one batch whatever the number of patches (≤ slots).
+ */
+export function classifyTilesPacked(
+  ctx: HeContext,
+  keys: KeySet,
+  plan: BatchPlan,
+  patches: readonly ArrayLike<number>[],
+  how: TileAggregation = 'max',
+): TileResult {
+  const cts = encryptBatch(ctx, keys, plan, patches);
+  let outs: ReturnType<typeof runBatch> = [];
+  try {
+    outs = runBatch(ctx, keys, plan, cts);
+    const perPatch = decryptBatch(keys, outs, patches.length);
+    return { perPatch, aggregate: aggregateLogits(perPatch, how) };
+  } finally {
+    for (const c of [...cts, ...outs]) c[Symbol.dispose]();
+  }
+}
