@@ -193,6 +193,7 @@ export class Evaluator {
     this.#own(a, 'rotate');
     if (a.layout.kind !== 'slots')
       throw new HeError('HE_LAYOUT_MISMATCH', 'cannot rotate: only slot layouts rotate');
+    if (step === 0) return a.clone(); // the identity needs no key
     if (this.keys === undefined)
       throw new HeError('HE_MISSING_GALOIS_KEY', `cannot rotate by ${step}: the evaluator has no keys`);
     const gk = this.keys._galoisKeysFor(step);
