@@ -15,6 +15,8 @@ import {
   interleavedToPlanar,
   parseGridSpec,
   planTileGrid,
+  resizePlanar,
+  toChannels,
 } from './tiles.ts';
 
 const wave = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.sin(i * k) * 0.5);
@@ -61,6 +63,13 @@ test('grid: centred crop, row-major CHW patches, parse and errors', () => {
   assert.equal(tiles.length, 4);
   assert.deepEqual([...tiles[1]], [2, 3, 6, 7, 18, 19, 22, 23]);
   assert.deepEqual([...tiles[2]], [8, 9, 12, 13, 24, 25, 28, 29]);
+  const up = resizePlanar({ channels: 1, height: 2, width: 2, data: [0, 4, 8, 12] }, 4, 4);
+  assert.deepEqual(Array.from(up.data).slice(0, 4), [0, 1, 3, 4]);
+  assert.deepEqual(Array.from(resizePlanar(up, 2, 2).data), [1.5, 4.5, 7.5, 10.5]);
+  assert.deepEqual(
+    Array.from(toChannels({ channels: 3, height: 1, width: 1, data: [3, 6, 9] }, 1).data),
+    [6],
+  );
   const planar = interleavedToPlanar([1, 2, 3, 4, 5, 6], 2, 1, 3);
   assert.deepEqual(Array.from(planar.data), [1, 4, 2, 5, 3, 6]);
   assert.deepEqual(
@@ -97,9 +106,13 @@ test('tiles under encryption, streamed and packed, match the float64 aggregate',
   const patches = cutTiles(image, grid);
   for (const how of ['max', 'mean'] as const) {
     const want = classifyTilesPlain(model, patches, how);
-    const close = (got: ArrayLike<number>, exp: ArrayLike<number>, what: string) => {
+    // Streamed responses may be flooded (output protection): a looser bound than packed.
+    const close = (got: ArrayLike<number>, exp: ArrayLike<number>, what: string, tol = 1e-3) => {
       for (let k = 0; k < exp.length; k++)
-        assert.ok(Math.abs(got[k] - exp[k]) < 1e-3 * Math.max(1, Math.abs(exp[k])), `${what} logit ${k}`);
+        assert.ok(
+          Math.abs(got[k] - exp[k]) < tol * Math.max(1, Math.abs(exp[k])),
+          `${what} logit ${k}: ${got[k]} vs ${exp[k]}`,
+        );
     };
     // Streamed: the latency plan, one ciphertext per patch.
     const plan = planCnn(model);
@@ -113,9 +126,9 @@ test('tiles under encryption, streamed and packed, match the float64 aggregate',
       });
       assert.equal(seen, 4);
       got.perPatch.forEach((l, i) => {
-        close(l, want.perPatch[i], `streamed ${how} patch ${i}`);
+        close(l, want.perPatch[i], `streamed ${how} patch ${i}`, 2e-2);
       });
-      close(got.aggregate, want.aggregate, `streamed ${how} aggregate`);
+      close(got.aggregate, want.aggregate, `streamed ${how} aggregate`, 2e-2);
     }
     // Packed: throughput mode, one patch per slot.
     const batch = planBatch(model);

@@ -215,3 +215,55 @@ export function classifyTilesPacked(
     for (const c of [...cts, ...outs]) c[Symbol.dispose]();
   }
 }
+
+/** Bilinear resize of a CHW image (pixel centres aligned), for fitting an image to a grid. */
+export function resizePlanar(image: PlanarImage, height: number, width: number): PlanarImage {
+  if (!_positiveInt(height) || !_positiveInt(width)) {
+    throw new NnError('NN_INVALID_ARGUMENT', `cannot resize: target ${height}×${width}`);
+  }
+  const { channels: C, height: H, width: W, data } = image;
+  if (data.length !== C * H * W) {
+    throw new NnError('NN_SHAPE_MISMATCH', `cannot resize: ${data.length} values for ${C}×${H}×${W}`);
+  }
+  const out = new Float64Array(C * height * width);
+  const src = (v: number, n: number, m: number) => Math.min(Math.max(((v + 0.5) * n) / m - 0.5, 0), n - 1);
+  for (let y = 0; y < height; y++) {
+    const sy = src(y, H, height);
+    const y0 = Math.floor(sy);
+    const y1 = Math.min(y0 + 1, H - 1);
+    const fy = sy - y0;
+    for (let x = 0; x < width; x++) {
+      const sx = src(x, W, width);
+      const x0 = Math.floor(sx);
+      const x1 = Math.min(x0 + 1, W - 1);
+      const fx = sx - x0;
+      for (let c = 0; c < C; c++) {
+        const b = c * H * W;
+        const top = data[b + y0 * W + x0] * (1 - fx) + data[b + y0 * W + x1] * fx;
+        const bot = data[b + y1 * W + x0] * (1 - fx) + data[b + y1 * W + x1] * fx;
+        out[c * height * width + y * width + x] = top * (1 - fy) + bot * fy;
+      }
+    }
+  }
+  return { channels: C, height, width, data: out };
+}
+
+/** Converts a CHW image to `channels` channels: RGB(A) → grey by the mean of RGB, grey → RGB replicated. */
+export function toChannels(image: PlanarImage, channels: number): PlanarImage {
+  const { channels: C, height: H, width: W, data } = image;
+  if (C === channels) return image;
+  const n = H * W;
+  const out = new Float64Array(channels * n);
+  if (channels === 1 && C >= 3) {
+    for (let i = 0; i < n; i++) out[i] = (data[i] + data[n + i] + data[2 * n + i]) / 3;
+  } else if (channels === 1) {
+    for (let i = 0; i < n; i++) out[i] = data[i];
+  } else if (channels === 3 && C < 3) {
+    for (let c = 0; c < 3; c++) for (let i = 0; i < n; i++) out[c * n + i] = data[i];
+  } else if (channels === 3) {
+    for (let i = 0; i < 3 * n; i++) out[i] = data[i];
+  } else {
+    throw new NnError('NN_INVALID_ARGUMENT', `cannot convert a ${C}-channel image to ${channels} channels`);
+  }
+  return { channels, height: H, width: W, data: out };
+}

@@ -9,6 +9,7 @@ import { keygenCommand } from './keygen.ts';
 import { orgCommand } from './org.ts';
 import { serveCommand } from './serve.ts';
 import { signCommand } from './sign.ts';
+import { tilesCommand } from './tiles.ts';
 import { trainCommand } from './train.ts';
 import { verifyCommand } from './verify.ts';
 
@@ -18,6 +19,7 @@ export const commands: readonly CliCommand[] = [
   evalCommand,
   demoCommand,
   diagnoseCommand,
+  tilesCommand,
   bundleCommand,
   keygenCommand,
   historyCommand,
