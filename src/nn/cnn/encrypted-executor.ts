@@ -1,5 +1,6 @@
 import type { HeContext } from '../../he/context.ts';
 import { Evaluator } from '../../he/evaluator.ts';
+import { createFloodMask } from '../../he/flood-mask.ts';
 import type { Ciphertext } from '../../he/handles.ts';
 import type { EvaluationKeys, KeySet } from '../../he/keys.ts';
 import { NnError } from '../errors.ts';
@@ -19,6 +20,7 @@ import type { ClientPlan, ServerPlan } from './plan.ts';
 export class EncryptedCnn {
   readonly plan: ServerPlan;
   readonly #backend: HeBackend;
+  readonly #keys: EvaluationKeys;
   /** Operation counts accumulated over all inferences. */
   readonly counts: OpCounts = { rotations: 0, plainMultiplications: 0, squares: 0, rescales: 0 };
 
@@ -40,6 +42,7 @@ export class EncryptedCnn {
       );
     }
     this.plan = plan;
+    this.#keys = keys;
     this.#backend = new HeBackend(ctx, new Evaluator(ctx, keys));
   }
 
@@ -52,7 +55,27 @@ export class EncryptedCnn {
         `cannot run plan: input at level ${ct.level}, plan needs ${depth}`,
       );
     }
-    return runStages(this.#backend, this.plan.stages, ct, this.counts);
+    const out = runStages(this.#backend, this.plan.stages, ct, this.counts);
+    const p = this.plan.protection;
+    if (p === undefined) return out;
+    try {
+      if (out.level !== p.level || Math.abs(out.scale / 2 ** p.scaleBits - 1) > 1e-9 || out.size !== 2) {
+        throw new NnError(
+          'NN_INVALID_ARGUMENT',
+          `cannot protect response: result at level ${out.level}, scale 2^${Math.log2(out.scale).toFixed(3)}, size ${out.size}; plan says level ${p.level}, 2^${p.scaleBits}, 2`,
+        );
+      }
+      // Re-randomize and flood: a fresh Enc_pk(Gaussian) at the response's level and scale.
+      using mask = createFloodMask(this.#keys, {
+        level: out.level,
+        scale: out.scale,
+        layout: out.layout,
+        sigma: 2 ** p.floodSigmaBits,
+      });
+      return this.#backend.ev.add(out, mask);
+    } finally {
+      out[Symbol.dispose]();
+    }
   }
 
   [Symbol.dispose](): void {

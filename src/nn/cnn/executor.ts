@@ -6,6 +6,8 @@ import type { Stage } from './plan.ts';
  * same operations in the same order. Every method returns a new value; the caller frees inputs.
  */
 export interface SlotBackend<T> {
+  /** Slots per ciphertext (N/2). */
+  readonly slots: number;
   /** Left rotation by `step` slots. */
   rotate(x: T, step: number): T;
   /** x ⊙ values (values repeated with `period`), not rescaled; `key` names the plaintext for caching. */
@@ -23,7 +25,26 @@ export interface SlotBackend<T> {
    * the scale ratio on `saved`'s level, a rescale, then a mod-switch down.
    */
   alignTo(saved: T, target: T): T;
+  /** x ⊙ values (one full ring of slots, no repetition), rescaled to exactly `outScale`. */
+  extract(x: T, key: string, values: Float64Array, outScale: number): T;
   free(x: T): void;
+}
+
+const _masks = new WeakMap<object, Map<string, Float64Array>>();
+
+/** 1 at `positions` (first period only), 0 on every other slot of the ring. */
+function extractMask<T>(be: SlotBackend<T>, positions: readonly number[]): Float64Array {
+  const slots = be.slots;
+  let m = _masks.get(be);
+  if (m === undefined) _masks.set(be, (m = new Map()));
+  const key = positions.join();
+  let v = m.get(key);
+  if (v === undefined) {
+    v = new Float64Array(slots);
+    for (const p of positions) v[p] = 1;
+    m.set(key, v);
+  }
+  return v;
 }
 
 /** Counts of operations run, for reports. */
@@ -160,6 +181,12 @@ export function runStages<T>(be: SlotBackend<T>, stages: readonly Stage[], input
         if (u !== x) be.free(u);
         y = rescale(sq);
         be.free(sq);
+        break;
+      }
+      case 'extract': {
+        c.plainMultiplications++;
+        c.rescales++;
+        y = be.extract(x, `${si}.extract`, extractMask(be, st.positions), 2 ** st.scaleBits);
         break;
       }
       case 'affine': {

@@ -18,11 +18,13 @@ import type { SlotBackend } from './executor.ts';
 export class HeBackend implements SlotBackend<Ciphertext> {
   readonly ctx: HeContext;
   readonly ev: Evaluator;
+  readonly slots: number;
   readonly #cache = new Map<string, Plaintext>();
 
   constructor(ctx: HeContext, ev: Evaluator) {
     this.ctx = ctx;
     this.ev = ev;
+    this.slots = ctx.params.slots;
   }
 
   /** Number of cached (encoded) plaintexts. */
@@ -89,6 +91,20 @@ export class HeBackend implements SlotBackend<Ciphertext> {
     using m = this.ev.multiplyPlain(saved, one);
     using r = this.ev.rescale(m);
     return this.ev.modSwitchTo(r, target.level);
+  }
+
+  extract(x: Ciphertext, key: string, values: Float64Array, outScale: number): Ciphertext {
+    const q = Number(this.ctx.level(x.level).primes.at(-1)!);
+    const scale = (q * outScale) / x.scale;
+    const k = `${key}@${x.level}@${scale}`;
+    let p = this.#cache.get(k);
+    if (p === undefined) {
+      p = encodeSlots(this.ctx, values, { level: x.level, scale, period: this.slots });
+      this.#cache.set(k, p);
+    }
+    using m = this.ev.multiplyPlain(x, p);
+    // outScale up to double rounding; the same for every response of a plan (a function of it only).
+    return this.ev.rescale(m);
   }
 
   free(x: Ciphertext): void {

@@ -17,6 +17,12 @@ export interface CnnParameterRequest {
   readonly minScaleBits?: number;
   /** Bits for the integer part of the outputs (default 10: |logit| < 512). */
   readonly integerBits?: number;
+  /**
+   * Output protection (extract + re-randomize + flood): `depth` counts the extraction level, and
+   * the chain becomes [60, s×depth, 60] with the largest s ≤ 60 that fits — a 60-bit output prime
+   * holds the output scale, the integer part and the flood, and precision is what buys λ.
+   */
+  readonly protect?: boolean;
 }
 
 /**
@@ -32,6 +38,7 @@ export function chooseCnnParameters(req: CnnParameterRequest): {
 } {
   const minScale = req.minScaleBits ?? 26;
   const I = req.integerBits ?? 10;
+  if (req.protect === true) return protectedParameters(req, minScale);
   let preset: { name: string; params: Parameters } | undefined;
   try {
     preset = choosePreset({ depth: req.depth, scaleBits: minScale, integerBits: I, slots: req.slots });
@@ -70,4 +77,26 @@ export function chooseCnnParameters(req: CnnParameterRequest): {
       scaleBits: p.scaleBits,
     },
   };
+}
+
+function protectedParameters(
+  req: CnnParameterRequest,
+  minScale: number,
+): { params: Parameters; literal: ParametersLiteral } {
+  for (const n of [4096, 8192, 16384, 32768]) {
+    if (n / 2 < req.slots) continue;
+    const s = Math.min(60, Math.floor((TC128_MAX_BITS[n] - 120) / req.depth));
+    if (s < minScale) continue;
+    const literal: ParametersLiteral = {
+      scheme: 'ckks',
+      polyModulusDegree: n,
+      coeffModulusBits: [60, ...Array<number>(req.depth).fill(s), 60],
+      scaleBits: s,
+    };
+    return { params: createParameters(literal), literal };
+  }
+  throw new NnError(
+    'NN_INVALID_ARGUMENT',
+    `cannot choose parameters: no 128-bit CKKS set offers depth ${req.depth} (with output protection) and ${req.slots} slots at scale ≥ 2^${minScale}`,
+  );
 }

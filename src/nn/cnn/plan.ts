@@ -72,6 +72,15 @@ export type Stage =
    * on the saved branch's spare level) and level (mod-switch), then added. No level on the main path.
    */
   | { readonly kind: 'residual'; readonly register: number; readonly period: number }
+  /**
+   * Output extraction: x ⊙ mask (1 at the output slots of the first period, 0 on every other slot
+   * of the ring), rescaled to exactly 2^scaleBits, so non-output slots carry only noise.
+   */
+  | {
+      readonly kind: 'extract';
+      readonly positions: readonly number[];
+      readonly scaleBits: number;
+    }
   /** y = a ⊙ x + b, when a polynomial's affine part cannot be folded into a following linear stage. */
   | {
       readonly kind: 'affine';
@@ -79,6 +88,22 @@ export type Stage =
       readonly scale: readonly number[];
       readonly bias: readonly number[];
     };
+
+/**
+ * How every response is protected (see README "What a response reveals"): extracted to the output
+ * slots, re-randomized by a fresh public-key encryption, and flooded by a rounded Gaussian of width
+ * 2^floodSigmaBits per coefficient. Every response has this level and scale and size 2.
+ */
+export interface OutputProtection {
+  readonly level: number;
+  readonly scaleBits: number;
+  readonly floodSigmaBits: number;
+  /**
+   * Predicted statistical distance exponent: the weight-dependent noise is hidden up to 2^−lambda
+   * (Pinsker bound ‖e‖₂/(2σ), ‖e‖₂ ≤ √2·max slot error, error predicted from the scale).
+   */
+  readonly lambda: number;
+}
 
 /** What the client needs: parameters, keys to make, how to pack the input and read the output. */
 export interface ClientPlan {
@@ -94,6 +119,8 @@ export interface ClientPlan {
   readonly galoisSteps: readonly number[];
   readonly relin: boolean;
   readonly classes?: readonly string[];
+  /** Present when responses are protected; the client checks each response against it. */
+  readonly protection?: OutputProtection;
 }
 
 /** What the server needs: the same parameters and the weights as a stage program. */
@@ -106,6 +133,8 @@ export interface ServerPlan {
   /** The evaluation keys the server must receive: exactly these Galois steps, relin if any square. */
   readonly galoisSteps: readonly number[];
   readonly relin: boolean;
+  /** Present when responses are protected (the served default). */
+  readonly protection?: OutputProtection;
 }
 
 /** Counts that predict cost, reported by the planner. */

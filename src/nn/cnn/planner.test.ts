@@ -22,9 +22,12 @@ function model(inputShape: number[], layers: CnnLayer[]): CnnModel {
   return { format: 'blinddx-cnn', version: 1, name: 'test', inputShape, layers };
 }
 
-/** Runs the plan on the noiseless simulator and compares with the float64 reference. */
-function checkExact(m: CnnModel, seed: number, tol = 1e-9): ReturnType<typeof planCnn> {
-  const plan = planCnn(m);
+/**
+ * Runs the plan on the noiseless simulator and compares with the float64 reference. Unprotected by
+ * default, so the depths below are the network's own (protection adds the extraction level).
+ */
+function checkExact(m: CnnModel, seed: number, tol = 1e-9, protect = false): ReturnType<typeof planCnn> {
+  const plan = planCnn(m, { protect });
   const r = rng(seed);
   const pixels = rand(
     m.inputShape.reduce((a, b) => a * b, 1),
@@ -46,6 +49,11 @@ function checkExact(m: CnnModel, seed: number, tol = 1e-9): ReturnType<typeof pl
       `output ${i}: ${out[p]} vs ${want[i]}`,
     );
   });
+  if (protect) {
+    const outputs = new Set(plan.client.output.positions);
+    for (const [j, v] of out.entries())
+      assert.ok(outputs.has(j) || v === 0, `extracted: slot ${j} holds ${v}`);
+  }
   return plan;
 }
 
@@ -91,6 +99,44 @@ test('TenSEAL MNIST shape: im2col conv + BSGS dense layers, depth 5 at N=8192 wi
   assert.ok(plan.stats.rotations <= 31, `rotations ${plan.stats.rotations}`);
 });
 
+test('protected by default: one extraction level, a 60-bit output prime, 128-bit parameters, same Galois steps', () => {
+  const r = rng(1);
+  const m = model(
+    [1, 28, 28],
+    [
+      {
+        op: 'conv2d',
+        inChannels: 1,
+        outChannels: 4,
+        kernel: [7, 7],
+        stride: [3, 3],
+        padding: [0, 0],
+        weight: rand(196, r, 0.5),
+        bias: rand(4, r),
+      },
+      { op: 'poly', coeffs: [0, 0, 1] },
+      { op: 'flatten' },
+      { op: 'dense', inFeatures: 256, outFeatures: 64, weight: rand(256 * 64, r, 0.1), bias: rand(64, r) },
+      { op: 'poly', coeffs: [0, 0, 1] },
+      { op: 'dense', inFeatures: 64, outFeatures: 10, weight: rand(640, r, 0.1), bias: rand(10, r) },
+    ],
+  );
+  const open = checkExact(m, 2);
+  const plan = checkExact(m, 2, 1e-9, true);
+  assert.deepEqual(planCnn(m).client, plan.client, 'protect is the default');
+  assert.equal(plan.stats.depth, 6);
+  assert.equal(plan.client.params.polyModulusDegree, 16384);
+  assert.deepEqual(plan.client.params.coeffModulusBits, [60, 53, 53, 53, 53, 53, 53, 60]);
+  assert.deepEqual(plan.client.galoisSteps, open.client.galoisSteps);
+  assert.deepEqual(plan.client.protection, { level: 0, scaleBits: 47, floodSigmaBits: 31, lambda: 15 });
+  assert.deepEqual(plan.stats.schedule.at(-1), {
+    stage: plan.server.stages.length - 1,
+    kind: 'extract',
+    level: 0,
+    scaleBits: 47,
+  });
+  assert.equal(open.client.protection, undefined);
+});
 test('degree-2 polynomials, padding, avgpool, second conv and global pool plan and match the reference', () => {
   const r = rng(3);
   const m = model(

@@ -8,7 +8,13 @@ import { foldBatchNorm } from './fold-batchnorm.ts';
 import { planIm2colConv } from './im2col.ts';
 import { type CnnLayer, type CnnModel, modelShapes, type Shape, shapeSize } from './ir.ts';
 import { chooseCnnParameters } from './parameters.ts';
-import { CNN_PLAN_VERSION, type CnnPlan, type InputLayout, type Stage } from './plan.ts';
+import {
+  CNN_PLAN_VERSION,
+  type CnnPlan,
+  type InputLayout,
+  type OutputProtection,
+  type Stage,
+} from './plan.ts';
 
 /** Planner options. */
 export interface PlanOptions {
@@ -20,7 +26,16 @@ export interface PlanOptions {
   readonly im2col?: boolean;
   /** Force a named preset (checked to fit) instead of choosing the smallest parameters. */
   readonly preset?: string;
+  /**
+   * Protect every response (default true, what a served plan must use): extract the output slots,
+   * re-randomize and flood (see {@link OutputProtection}). Costs one level and a 60-bit output
+   * prime. `false` only for benchmarks and tests that compare against the unprotected program.
+   */
+  readonly protect?: boolean;
 }
+
+/** Logit standard deviation the flood is sized for (2^−9 ≈ 0.002). */
+const FLOOD_LOGIT_SIGMA_BITS = -9;
 
 /** Slots of the largest ring the planner considers; packing never needs more. */
 const MAX_SLOTS = 16384;
@@ -167,8 +182,10 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
   if (pending && (pending.a !== 1 || pending.b !== 0)) stages.push(affineStage(pending, period));
 
   const maxPeriod = Math.max(inputLayout.period, ...stages.map((st) => ('period' in st ? st.period : 0)));
+  const protect = opts.protect !== false;
   // Levels of the main path; a residual re-aligns its saved operand on the saved branch's levels.
-  const depth = stages.filter((st) => st.kind !== 'save' && st.kind !== 'residual').length;
+  const depth =
+    stages.filter((st) => st.kind !== 'save' && st.kind !== 'residual').length + (protect ? 1 : 0);
   const chosen =
     opts.preset !== undefined
       ? forcedPreset(opts.preset, depth, maxPeriod)
@@ -177,7 +194,23 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
           slots: maxPeriod,
           ...(opts.minScaleBits !== undefined ? { minScaleBits: opts.minScaleBits } : {}),
           ...(opts.integerBits !== undefined ? { integerBits: opts.integerBits } : {}),
+          protect,
         });
+  let protection: OutputProtection | undefined;
+  if (protect) {
+    const bits = chosen.literal.coeffModulusBits;
+    const n = chosen.literal.polyModulusDegree;
+    const I = opts.integerBits ?? 10;
+    // Output at level 0: |value|·2^scaleBits + flood < q0/2 with a factor 4 to spare.
+    const scaleBits = bits[0] - I - 3;
+    const floodSigmaBits = Math.floor(scaleBits + FLOOD_LOGIT_SIGMA_BITS - Math.log2(Math.sqrt(n / 2)));
+    // Max slot error before the flood, calibrated on MNIST (1.4e-2 at 28-bit scales, ∝ 2^−s),
+    // floored at 2^−40 (float64 encoding of the weights): λ = log2(2σ / (√2·ε·2^scaleBits)).
+    const eps = Math.max(2 ** (21.8 - chosen.literal.scaleBits!), 2 ** -40);
+    const lambda = Math.floor(floodSigmaBits + 0.5 - Math.log2(eps) - scaleBits);
+    stages.push({ kind: 'extract', positions: [...positions], scaleBits });
+    protection = { level: bits.length - 2 - depth, scaleBits, floodSigmaBits, lambda };
+  }
   const steps = [...new Set(stages.flatMap(stageSteps))].sort((a, b) => a - b);
   const relin = stages.some((st) => st.kind === 'square');
   const stats = {
@@ -190,7 +223,7 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
           ? st.weights.length
           : st.kind === 'linear'
             ? st.giants.reduce((a, g) => a + g.terms.length, 0)
-            : st.kind === 'affine'
+            : st.kind === 'affine' || st.kind === 'extract'
               ? 1
               : 0),
       0,
@@ -211,8 +244,16 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
       galoisSteps: steps,
       relin,
       ...(model.classes ? { classes: model.classes } : {}),
+      ...(protection ? { protection } : {}),
     },
-    server: { format: 'blinddx-cnn-server', ...common, stages, galoisSteps: steps, relin },
+    server: {
+      format: 'blinddx-cnn-server',
+      ...common,
+      stages,
+      galoisSteps: steps,
+      relin,
+      ...(protection ? { protection } : {}),
+    },
     stats,
   };
 }
@@ -224,6 +265,9 @@ function simulateSchedule(stages: readonly Stage[], bits: readonly number[], sca
   return stages.map((st, i) => {
     if (st.kind === 'square') {
       scale = 2 * scale - bits[level];
+      level--;
+    } else if (st.kind === 'extract') {
+      scale = st.scaleBits;
       level--;
     } else if (st.kind !== 'save' && st.kind !== 'residual') level--;
     return { stage: i, kind: st.kind, level, scaleBits: scale };

@@ -62,6 +62,7 @@ test('client and server each run from their own plan artifact; only bytes cross'
   const logits = decryptOutput(keys, client, back);
   const want = referenceForward(model, preprocessImage(model, pixels));
   want.forEach((w, i) => {
-    assert.ok(Math.abs(logits[i] - w) < 1e-3 * Math.max(1, Math.abs(w)), `output ${i}`);
+    // Protected plan (the default): the response is flooded with σ = 2^−9 per slot.
+    assert.ok(Math.abs(logits[i] - w) < 2e-2 * Math.max(1, Math.abs(w)), `output ${i}`);
   });
 });

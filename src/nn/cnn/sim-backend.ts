@@ -185,5 +185,16 @@ export class SimBackend implements SlotBackend<SimValue> {
     return { v, level: target.level, scale: target.scale };
   }
 
+  extract(x: SimValue, _key: string, values: Float64Array, outScale: number): SimValue {
+    if (x.level === 0)
+      throw new NnError('NN_INVALID_ARGUMENT', 'cannot extract: simulated ciphertext at level 0');
+    const q = this.#lastPrime(x.level);
+    const v = new Float64Array(this.slots);
+    for (let i = 0; i < v.length; i++) v[i] = x.v[i] * values[i];
+    this.#addNoise(v, (Math.sqrt(1 / 12) * this.#sqrtHalfN * (outScale / x.scale)) / q);
+    this.#addNoise(v, (this.#roundSigma * this.#sqrtHalfN) / outScale);
+    return { v, level: x.level - 1, scale: outScale };
+  }
+
   free(_x: SimValue): void {}
 }

@@ -51,7 +51,8 @@ test('two pool workers run encrypted CNN inferences in parallel, results match f
     const got = decryptOutput(keys, plan.client, ct);
     const want = referenceForward(model, preprocessImage(model, images[b]));
     want.forEach((w, i) => {
-      assert.ok(Math.abs(got[i] - w) < 1e-3 * Math.max(1, Math.abs(w)), `image ${b} output ${i}`);
+      // Protected plan (the default): the response is flooded with σ = 2^−9 per slot.
+      assert.ok(Math.abs(got[i] - w) < 2e-2 * Math.max(1, Math.abs(w)), `image ${b} output ${i}`);
     });
   });
 });
