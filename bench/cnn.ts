@@ -10,13 +10,16 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { HeContext } from '../src/he/context.ts';
-import { encryptSymmetricSeeded, saveCiphertext } from '../src/he/crypt.ts';
-import { encodeSlots } from '../src/he/encoder.ts';
+import { decrypt, encryptSymmetricSeeded, saveCiphertext } from '../src/he/crypt.ts';
+import { decodeSlots, encodeSlots } from '../src/he/encoder.ts';
+import { Evaluator } from '../src/he/evaluator.ts';
 import type { Ciphertext } from '../src/he/handles.ts';
 import { generateKeys, type KeySet } from '../src/he/keys.ts';
 import { decryptBatch, encryptBatch, planBatch, runBatch } from '../src/nn/cnn/batch-executor.ts';
 import { decryptOutput, encryptInput, encryptInputSeeded } from '../src/nn/cnn/client.ts';
 import { EncryptedCnn } from '../src/nn/cnn/encrypted-executor.ts';
+import { runStages } from '../src/nn/cnn/executor.ts';
+import { HeBackend } from '../src/nn/cnn/he-backend.ts';
 import { type CnnModel, parseCnnModel } from '../src/nn/cnn/ir.ts';
 import { CnnPool } from '../src/nn/cnn/node/cnn-pool.ts';
 import type { ClientPlan } from '../src/nn/cnn/plan.ts';
@@ -31,7 +34,8 @@ export const description =
 
 /** One plan's measurements. */
 export interface CnnBenchRow {
-  readonly plan: 'tenseal-baseline' | 'blinddx';
+  /** `blinddx` is the served (protected) plan; `blinddx-unprotected` the same net without output protection. */
+  readonly plan: 'tenseal-baseline' | 'blinddx' | 'blinddx-unprotected';
   readonly net: string;
   /** Median server inference time per image, ms. */
   readonly msPerImage: number;
@@ -53,6 +57,18 @@ export interface CnnBenchRow {
   /** Images whose encrypted argmax equals the float64 reference's. */
   readonly argmaxAgreement: number;
   readonly maxAbsLogitError: number;
+  /** Output protection of the row's plan (blinddx only), with λ measured on the bench images. */
+  readonly protection?: {
+    readonly level: number;
+    readonly scaleBits: number;
+    readonly floodSigmaBits: number;
+    /** Planner's prediction. */
+    readonly lambda: number;
+    /** Largest slot error before the flood (all N/2 slots, logit units), over the bench images. */
+    readonly preFloodMaxSlotError: number;
+    /** log2(2σ / (√2 · that error · 2^scaleBits)): statistical distance ≤ 2^−λ (Pinsker). */
+    readonly lambdaMeasured: number;
+  };
 }
 
 const median = (xs: number[]) => {
@@ -75,7 +91,13 @@ async function measure(
   makeServer: (
     ctx: HeContext,
     keys: KeySet,
-  ) => { infer(ct: Ciphertext): Ciphertext; keySwitches(): number; dispose(): void },
+  ) => {
+    infer(ct: Ciphertext): Ciphertext;
+    keySwitches(): number;
+    dispose(): void;
+    /** Protected plans: the largest slot error before the flood for one image (logit units). */
+    preFloodError?(ct: Ciphertext, want: Float64Array): number;
+  },
 ): Promise<CnnBenchRow> {
   using ctx = await HeContext.create(client.params);
   let t = performance.now();
@@ -98,6 +120,7 @@ async function measure(
     let bytesDown = 0;
     let agree = 0;
     let maxErr = 0;
+    let preFlood = 0;
     const ks0 = server.keySwitches();
     for (const px of images) {
       t = performance.now();
@@ -112,6 +135,7 @@ async function measure(
       const logits = decryptOutput(keys, client, out);
       dec.push(performance.now() - t);
       const want = reference(px);
+      if (server.preFloodError) preFlood = Math.max(preFlood, server.preFloodError(ct, want));
       if (argmax(logits) === argmax(want)) agree++;
       want.forEach((w, i) => {
         maxErr = Math.max(maxErr, Math.abs(w - logits[i]));
@@ -136,6 +160,22 @@ async function measure(
       images: images.length,
       argmaxAgreement: agree,
       maxAbsLogitError: Number(maxErr.toExponential(2)),
+      ...(client.protection
+        ? {
+            protection: {
+              ...client.protection,
+              preFloodMaxSlotError: Number(preFlood.toExponential(2)),
+              lambdaMeasured: Number(
+                (
+                  client.protection.floodSigmaBits +
+                  0.5 -
+                  client.protection.scaleBits -
+                  Math.log2(preFlood)
+                ).toFixed(1),
+              ),
+            },
+          }
+        : {}),
     };
   } finally {
     server.dispose();
@@ -206,7 +246,7 @@ export async function run(args: readonly string[]): Promise<void> {
   console.log(`encrypted MNIST CNNs, ${n} test images, one thread, median server ms per image`);
   for (const r of rows) {
     console.log(
-      `${r.net.padEnd(14)} ${r.plan.padEnd(17)} ${r.params.padEnd(34)} ${String(r.msPerImage).padStart(8)} ms/image  up ${mb(r.bytesUp)}  down ${mb(r.bytesDown)}  Galois ${r.galoisKeys} keys ${mb(r.galoisKeyBytes)}  relin ${mb(r.relinKeyBytes)}  key switches/image ${r.keySwitchesPerImage}  argmax agree ${r.argmaxAgreement}/${r.images}  max |Δlogit| ${r.maxAbsLogitError}`,
+      `${r.net.padEnd(14)} ${r.plan.padEnd(19)} ${r.params.padEnd(34)} ${String(r.msPerImage).padStart(8)} ms/image  up ${mb(r.bytesUp)}  down ${mb(r.bytesDown)}  Galois ${r.galoisKeys} keys ${mb(r.galoisKeyBytes)}  relin ${mb(r.relinKeyBytes)}  key switches/image ${r.keySwitchesPerImage}  argmax agree ${r.argmaxAgreement}/${r.images}  max |Δlogit| ${r.maxAbsLogitError}`,
     );
   }
   for (const t of throughput) {
@@ -221,9 +261,15 @@ export async function run(args: readonly string[]): Promise<void> {
   }
   for (const ours of rows.filter((r) => r.plan === 'blinddx')) {
     const base = rows.find((r) => r.plan === 'tenseal-baseline' && r.net === ours.net);
+    const open = rows.find((r) => r.plan === 'blinddx-unprotected' && r.net === ours.net);
+    const p = ours.protection;
+    if (p)
+      console.log(
+        `${ours.net}: protected responses (level ${p.level}, scale 2^${p.scaleBits}, flood σ 2^${p.floodSigmaBits}): pre-flood max slot error ${p.preFloodMaxSlotError}, λ measured ${p.lambdaMeasured} (predicted ${p.lambda})${open ? `, ${(ours.msPerImage / open.msPerImage).toFixed(2)}× the unprotected plan's time` : ''}`,
+      );
     if (base)
       console.log(
-        `${ours.net}: BlindDx ${(base.msPerImage / ours.msPerImage).toFixed(1)}× faster per image than TenSEAL packing`,
+        `${ours.net}: BlindDx (protected) ${(base.msPerImage / ours.msPerImage).toFixed(1)}× faster per image than TenSEAL packing${open ? `, unprotected ${(base.msPerImage / open.msPerImage).toFixed(1)}×` : ''}`,
       );
   }
 }
@@ -344,18 +390,41 @@ async function benchNet(model: CnnModel, images: Uint8Array[], baseline: boolean
       ),
     );
   }
-  process.stderr.write(`${model.name}: blinddx…\n`);
-  const plan = planCnn(model);
-  rows.push(
-    await measure('blinddx', model.name, plan.client, images, reference, (ctx, keys) => {
-      const cnn = new EncryptedCnn(ctx, keys, plan.server);
-      return {
-        infer: (ct) => cnn.infer(ct),
-        keySwitches: () => cnn.counts.rotations,
-        dispose: () => cnn[Symbol.dispose](),
-      };
-    }),
-  );
+  for (const protect of [true, false]) {
+    const name = protect ? 'blinddx' : 'blinddx-unprotected';
+    process.stderr.write(`${model.name}: ${name}…\n`);
+    const plan = planCnn(model, { protect });
+    rows.push(
+      await measure(name, model.name, plan.client, images, reference, (ctx, keys) => {
+        const cnn = new EncryptedCnn(ctx, keys, plan.server);
+        // The same stages without the final flood, to measure what the flood must hide.
+        const open = protect ? new HeBackend(ctx, new Evaluator(ctx, keys)) : undefined;
+        return {
+          infer: (ct) => cnn.infer(ct),
+          keySwitches: () => cnn.counts.rotations,
+          dispose: () => {
+            cnn[Symbol.dispose]();
+            open?.[Symbol.dispose]();
+          },
+          ...(open
+            ? {
+                preFloodError: (ct: Ciphertext, want: Float64Array) => {
+                  using out = runStages(open, plan.server.stages, ct);
+                  using pt = decrypt(keys, out);
+                  const all = decodeSlots(pt, ctx.params.slots);
+                  const at = new Map(plan.client.output.positions.map((p, k) => [p, want[k]]));
+                  let e = 0;
+                  all.forEach((v, j) => {
+                    e = Math.max(e, Math.abs(v - (at.get(j) ?? 0)));
+                  });
+                  return e;
+                },
+              }
+            : {}),
+        };
+      }),
+    );
+  }
   return rows;
 }
 

@@ -4,6 +4,7 @@
 //
 //   node src/nn/cnn/eval-mnist.node.ts [--model models/mnist-tenseal] [--images 100] [--offset 0]
 //        [--mode encrypted|simulated] [--dataset mnist|fashion-mnist] [--out results.json] [--json]
+//        [--protect on|off]   (on by default: the served plan, responses extracted and flooded)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -43,13 +44,14 @@ async function main(): Promise<void> {
       dataset: { type: 'string', default: 'mnist' },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
+      protect: { type: 'string', default: 'on' },
     },
   });
   const model = parseCnnModel(JSON.parse(readFileSync(resolve(values.model!, 'model.json'), 'utf8')));
   const test = loadIdxDataset(values.dataset as 'mnist' | 'fashion-mnist', 'test');
   const offset = Number(values.offset);
   const n = Math.min(Number(values.images), test.n - offset);
-  const plan = planCnn(model);
+  const plan = planCnn(model, { protect: values.protect !== 'off' });
   const size = model.inputShape.reduce((a, b) => a * b, 1);
   const results: ImageResult[] = [];
   const t0 = performance.now();
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
       model: model.name,
       mode: values.mode,
       params: plan.client.params,
+      protection: plan.client.protection ?? null,
       offset,
       images: k,
       plaintextAccuracy: acc((r) => r.plain === r.label),
