@@ -3,11 +3,12 @@
 // hand, never from `npm test`.
 //
 //   node src/nn/cnn/train-tenseal-mnist.node.ts [--epochs 8] [--seed 1] [--out models/mnist-tenseal]
+//        [--dataset mnist|fashion-mnist]   (Fashion-MNIST: same net, same normalization constants)
 //
 // Network (TenSEAL "Encrypted evaluation" tutorial): conv 1→4, 7×7, stride 3 → x² → flatten →
 // dense 256→64 → x² → dense 64→10, softmax cross-entropy, Adam (lr 1e-3), batch 64.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadIdxDataset } from '../data/idx.node.ts';
 import type { CnnModel } from './ir.ts';
@@ -61,12 +62,16 @@ function main(): void {
       seed: { type: 'string', default: '1' },
       out: { type: 'string', default: 'models/mnist-tenseal' },
       limit: { type: 'string' },
+      dataset: { type: 'string', default: 'mnist' },
     },
   });
   const epochs = Number(values.epochs);
   const rand = mulberry32(Number(values.seed));
-  const train = loadIdxDataset('mnist', 'train');
-  const test = loadIdxDataset('mnist', 'test');
+  const dataset = values.dataset as 'mnist' | 'fashion-mnist';
+  if (dataset !== 'mnist' && dataset !== 'fashion-mnist')
+    throw new Error('--dataset: mnist or fashion-mnist');
+  const train = loadIdxDataset(dataset, 'train');
+  const test = loadIdxDataset(dataset, 'test');
   const nTrain = values.limit ? Math.min(Number(values.limit), train.n) : train.n;
   const norm = (img: Uint8Array | Float32Array, i: number, out: Float64Array) => {
     for (let k = 0; k < 784; k++) out[k] = (img[i * 784 + k] / 255 - MEAN) / STD;
@@ -196,7 +201,7 @@ function main(): void {
   const model: CnnModel = {
     format: 'blinddx-cnn',
     version: 1,
-    name: 'mnist-tenseal',
+    name: basename(resolve(values.out!)),
     inputShape: [1, 28, 28],
     preprocessing: { scale: 1 / 255, mean: [MEAN], std: [STD] },
     layers: [
@@ -216,7 +221,10 @@ function main(): void {
       { op: 'poly', coeffs: [0, 0, 1] },
       { op: 'dense', inFeatures: 64, outFeatures: 10, weight: round(W2), bias: round(b2) },
     ],
-    classes: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+    classes:
+      dataset === 'mnist'
+        ? ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']
+        : ['t-shirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'boot'],
   };
   // Accuracy of the rounded, saved weights through the IR reference (what every executor checks against).
   let ok = 0;
@@ -233,7 +241,7 @@ function main(): void {
   writeFileSync(join(out, 'model.json'), `${JSON.stringify(model)}\n`);
   writeFileSync(
     join(out, 'training.json'),
-    `${JSON.stringify({ seed: Number(values.seed), epochs, trainImages: nTrain, batch, optimizer: 'adam lr 1e-3', testAccuracy: ok / test.n, testImages: test.n }, null, 2)}\n`,
+    `${JSON.stringify({ dataset, seed: Number(values.seed), epochs, trainImages: nTrain, batch, optimizer: 'adam lr 1e-3', testAccuracy: ok / test.n, testImages: test.n }, null, 2)}\n`,
   );
   console.log(
     `saved ${join(out, 'model.json')}: reference test accuracy ${((100 * ok) / test.n).toFixed(2)}%`,
