@@ -16,7 +16,7 @@ test('results pipeline: tiny MNIST subset writes results.md, results.json and th
       [
         'src/nn/cnn/results.node.ts',
         ...['--n', '3', '--models', 'mnist-tenseal,sweep', '--sweep-sim', '10', '--sweep-enc', '1'],
-        ...['--sweep-bits', '26', '--out', out],
+        ...['--sweep-bits', '26', '--protect', 'off', '--out', out],
       ],
       { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -39,7 +39,10 @@ test('results pipeline: tiny MNIST subset writes results.md, results.json and th
     assert.equal(row.n, 3);
     assert.equal(row.agreement, 1);
     assert.ok(row.bytesUp > 0 && row.bytesDown > 0 && row.galoisKeyBytes > 0);
-    assert.match(readFileSync(join(out, 'results.md'), 'utf8'), /\| MNIST \| mnist-tenseal \| 3 of 10000/);
+    assert.match(
+      readFileSync(join(out, 'results.md'), 'utf8'),
+      /\| MNIST \| mnist-tenseal \| unprotected \| 3 of 10000/,
+    );
     assert.ok(existsSync(join(out, 'results-mnist-accuracy.svg')));
     assert.ok(existsSync(join(out, 'results-mnist-time.svg')));
   } finally {

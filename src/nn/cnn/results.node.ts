@@ -4,7 +4,10 @@
 // time vs CKKS scale bits as SVG. Heavy (minutes): run by hand, never from `npm test`.
 //
 //   node src/nn/cnn/results.node.ts [--n 1000] [--seed 1] [--models mnist-tenseal,…] [--no-sweep]
-//        [--sweep-sim 500] [--sweep-enc 20] [--out docs]
+//        [--sweep-sim 500] [--sweep-enc 20] [--protect on|off] [--out docs]
+//
+// --protect on (default) evaluates the served plan (extracted, re-randomized, flooded responses);
+// off, the unprotected program (smaller parameters, faster). Rows say which.
 //
 // Each model's row is kept in <out>/results/<model>.json, so models can be run in separate
 // processes (--models) and the tables regenerated from all kept rows.
@@ -16,6 +19,7 @@ import { saveCiphertext } from '../../he/crypt.ts';
 import { generateKeys } from '../../he/keys.ts';
 import type { ImageDataset } from '../data/dataset.ts';
 import { loadIdxDataset } from '../data/idx.node.ts';
+import { loadMedMnist } from '../data/medmnist.node.ts';
 import { Rng } from '../train/rng.ts';
 import { decryptOutput, encryptInput, encryptInputSeeded, packInput } from './client.ts';
 import { EncryptedCnn } from './encrypted-executor.ts';
@@ -31,6 +35,12 @@ const KNOWN: readonly { model: string; dataset: string; load: () => ImageDataset
   { model: 'mnist-tenseal', dataset: 'MNIST', load: () => loadIdxDataset('mnist', 'test') },
   { model: 'mnist-2conv', dataset: 'MNIST', load: () => loadIdxDataset('mnist', 'test') },
   { model: 'fashion-tenseal', dataset: 'Fashion-MNIST', load: () => loadIdxDataset('fashion-mnist', 'test') },
+  {
+    model: 'pneumonia-tenseal',
+    dataset: 'PneumoniaMNIST',
+    load: () => loadMedMnist('pneumoniamnist', 'test'),
+  },
+  { model: 'breast-tenseal', dataset: 'BreastMNIST', load: () => loadMedMnist('breastmnist', 'test') },
 ];
 
 interface Row {
@@ -51,6 +61,7 @@ interface Row {
   galoisKeyBytes: number;
   relinKeyBytes: number;
   params: string;
+  protected: boolean;
 }
 
 interface SweepPoint {
@@ -99,9 +110,12 @@ async function evaluate(
   model: CnnModel,
   ds: ImageDataset,
   indices: readonly number[],
-  opts: { minScaleBits?: number; simOnly?: readonly number[] } = {},
+  opts: { minScaleBits?: number; simOnly?: readonly number[]; protect: boolean },
 ) {
-  const plan = planCnn(model, opts.minScaleBits === undefined ? {} : { minScaleBits: opts.minScaleBits });
+  const plan = planCnn(model, {
+    protect: opts.protect,
+    ...(opts.minScaleBits === undefined ? {} : { minScaleBits: opts.minScaleBits }),
+  });
   const plain = new Map<number, number>();
   for (const i of [...indices, ...(opts.simOnly ?? [])])
     if (!plain.has(i))
@@ -191,6 +205,7 @@ function writeTables(outDir: string, rows: Row[], sweep: SweepPoint[] | undefine
           galoisKeyBytes: r.galoisKeyBytes,
           relinKeyBytes: r.relinKeyBytes,
           params: r.params,
+          protected: r.protected,
           subset: `seed ${r.seed}: first ${r.n} of a shuffle of the ${r.testSize} test images`,
           maxAbsLogitDelta: r.maxAbsLogitDelta,
         })),
@@ -210,11 +225,11 @@ function writeTables(outDir: string, rows: Row[], sweep: SweepPoint[] | undefine
     'latency plan, one image per ciphertext. ms/image = client encryption + server inference + client',
     'decryption. Bytes up = one seeded input ciphertext; bytes down = one output ciphertext.',
     '',
-    '| dataset | model | n (seed) | plaintext acc | simulated acc | encrypted acc | agreement | max abs Δlogit | ms/image | bytes up / down | Galois keys | parameters |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| dataset | model | responses | n (seed) | plaintext acc | simulated acc | encrypted acc | agreement | max abs Δlogit | ms/image | bytes up / down | Galois keys | parameters |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.dataset} | ${r.model} | ${r.n} of ${r.testSize} (${r.seed}) | ${pct(r.plainAcc)} | ${pct(r.simAcc)} | ${pct(r.encAcc)} | ${pct(r.agreement)} | ${r.maxAbsLogitDelta.toExponential(1)} | ${r.msPerImage.toFixed(0)} | ${(r.bytesUp / 1024).toFixed(0)} KiB / ${(r.bytesDown / 1024).toFixed(0)} KiB | ${(r.galoisKeyBytes / 2 ** 20).toFixed(1)} MiB | ${r.params} |`,
+        `| ${r.dataset} | ${r.model} | ${r.protected ? 'protected (served)' : 'unprotected'} | ${r.n} of ${r.testSize} (${r.seed}) | ${pct(r.plainAcc)} | ${pct(r.simAcc)} | ${pct(r.encAcc)} | ${pct(r.agreement)} | ${r.maxAbsLogitDelta.toExponential(1)} | ${r.msPerImage.toFixed(0)} | ${(r.bytesUp / 1024).toFixed(0)} KiB / ${(r.bytesDown / 1024).toFixed(0)} KiB | ${(r.galoisKeyBytes / 2 ** 20).toFixed(1)} MiB | ${r.params} |`,
     ),
     '',
   ];
@@ -222,7 +237,8 @@ function writeTables(outDir: string, rows: Row[], sweep: SweepPoint[] | undefine
     md.push(
       '## MNIST (mnist-tenseal): accuracy and time vs CKKS scale bits',
       '',
-      'The planner is asked for at least `minScaleBits`; it picks the smallest 128-bit parameters',
+      'Unprotected program (output protection fixes a 53-bit scale). The planner is asked for at least',
+      '`minScaleBits` and picks the smallest 128-bit parameters',
       'that fit. Simulated accuracy on the first `simN` subset images, encrypted on the first `encN`.',
       '',
       '![accuracy vs scale bits](results-mnist-accuracy.svg) ![time vs scale bits](results-mnist-time.svg)',
@@ -250,9 +266,12 @@ async function main(): Promise<void> {
       'sweep-enc': { type: 'string', default: '20' },
       'sweep-bits': { type: 'string', default: '20,22,24,26,28,30,32' },
       out: { type: 'string', default: 'docs' },
+      protect: { type: 'string', default: 'on' },
     },
   });
   const n = Number(values.n);
+  if (values.protect !== 'on' && values.protect !== 'off') throw new Error('--protect: on or off');
+  const protect = values.protect === 'on';
   const seed = Number(values.seed);
   const outDir = resolve(values.out!);
   const rowsDir = join(outDir, 'results');
@@ -264,7 +283,7 @@ async function main(): Promise<void> {
     const ds = k.load();
     const idx = subset(ds.n, n, seed);
     log(`${k.model} on ${idx.length} ${k.dataset} test images…`);
-    const r = await evaluate(model, ds, idx);
+    const r = await evaluate(model, ds, idx, { protect });
     const row: Row = {
       dataset: k.dataset,
       model: k.model,
@@ -283,13 +302,17 @@ async function main(): Promise<void> {
       galoisKeyBytes: r.galoisKeyBytes,
       relinKeyBytes: r.relinKeyBytes,
       params: paramsOf(r.plan),
+      protected: protect,
     };
     log(
       `  plain ${pct(row.plainAcc)} sim ${pct(row.simAcc)} enc ${pct(row.encAcc)} agree ${pct(row.agreement)}`,
     );
-    writeFileSync(join(rowsDir, `${k.model}.json`), `${JSON.stringify(row, null, 2)}\n`);
+    writeFileSync(
+      join(rowsDir, `${k.model}${protect ? '' : '.unprotected'}.json`),
+      `${JSON.stringify(row, null, 2)}\n`,
+    );
   }
-  const sweepFile = join(rowsDir, 'mnist-scale-sweep.json');
+  const sweepFile = join(rowsDir, 'mnist-scale-sweep.sweep');
   if (!values['no-sweep'] && (!wanted || wanted.includes('sweep'))) {
     const model = parseCnnModel(
       JSON.parse(readFileSync(resolve('models', 'mnist-tenseal', 'model.json'), 'utf8')),
@@ -300,7 +323,7 @@ async function main(): Promise<void> {
     const points: SweepPoint[] = [];
     for (const bits of values['sweep-bits']!.split(',').map(Number)) {
       log(`scale sweep: minScaleBits ${bits}…`);
-      const r = await evaluate(model, ds, encIdx, { minScaleBits: bits, simOnly: simIdx });
+      const r = await evaluate(model, ds, encIdx, { minScaleBits: bits, simOnly: simIdx, protect: false });
       points.push({
         scaleBits: bits,
         params: paramsOf(r.plan),
@@ -348,9 +371,11 @@ async function main(): Promise<void> {
   }
   const order = KNOWN.map((k) => k.model);
   const rows = readdirSync(rowsDir)
-    .filter((f) => f.endsWith('.json') && order.includes(f.slice(0, -5)))
+    .filter((f) => f.endsWith('.json') && order.includes(f.replace(/(\.unprotected)?\.json$/, '')))
     .map((f) => JSON.parse(readFileSync(join(rowsDir, f), 'utf8')) as Row)
-    .sort((a, b) => order.indexOf(a.model) - order.indexOf(b.model));
+    .sort(
+      (a, b) => order.indexOf(a.model) - order.indexOf(b.model) || Number(b.protected) - Number(a.protected),
+    );
   const sweep = existsSync(sweepFile)
     ? (JSON.parse(readFileSync(sweepFile, 'utf8')) as SweepPoint[])
     : undefined;

@@ -3,7 +3,8 @@
 // hand, never from `npm test`.
 //
 //   node src/nn/cnn/train-tenseal-mnist.node.ts [--epochs 8] [--seed 1] [--out models/mnist-tenseal]
-//        [--dataset mnist|fashion-mnist]   (Fashion-MNIST: same net, same normalization constants)
+//        [--dataset mnist|fashion-mnist|pneumoniamnist|breastmnist]   (same net and normalization
+//        constants; MedMNIST: K classes, inverse-frequency class weights, official train/test split)
 //
 // Network (TenSEAL "Encrypted evaluation" tutorial): conv 1→4, 7×7, stride 3 → x² → flatten →
 // dense 256→64 → x² → dense 64→10, softmax cross-entropy, Adam (lr 1e-3), batch 64.
@@ -11,6 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadIdxDataset } from '../data/idx.node.ts';
+import { loadMedMnist, MEDMNIST_CLASSES, type MedMnistName } from '../data/medmnist.node.ts';
 import type { CnnModel } from './ir.ts';
 import { referenceForward } from './reference.ts';
 
@@ -67,11 +69,17 @@ function main(): void {
   });
   const epochs = Number(values.epochs);
   const rand = mulberry32(Number(values.seed));
-  const dataset = values.dataset as 'mnist' | 'fashion-mnist';
-  if (dataset !== 'mnist' && dataset !== 'fashion-mnist')
-    throw new Error('--dataset: mnist or fashion-mnist');
-  const train = loadIdxDataset(dataset, 'train');
-  const test = loadIdxDataset(dataset, 'test');
+  const dataset = values.dataset as 'mnist' | 'fashion-mnist' | MedMnistName;
+  const med = dataset === 'pneumoniamnist' || dataset === 'breastmnist';
+  if (dataset !== 'mnist' && dataset !== 'fashion-mnist' && !med)
+    throw new Error('--dataset: mnist, fashion-mnist, pneumoniamnist or breastmnist');
+  const train = med ? loadMedMnist(dataset, 'train') : loadIdxDataset(dataset, 'train');
+  const test = med ? loadMedMnist(dataset, 'test') : loadIdxDataset(dataset, 'test');
+  const K = med ? MEDMNIST_CLASSES[dataset].length : 10;
+  // Class weighting for imbalanced sets (MedMNIST): inverse class frequency, mean weight 1.
+  const counts = new Array<number>(K).fill(0);
+  for (let i = 0; i < train.n; i++) counts[train.labels[i]]++;
+  const cw = counts.map((c) => (med ? train.n / (K * Math.max(1, c)) : 1));
   const nTrain = values.limit ? Math.min(Number(values.limit), train.n) : train.n;
   const norm = (img: Uint8Array | Float32Array, i: number, out: Float64Array) => {
     for (let k = 0; k < 784; k++) out[k] = (img[i * 784 + k] / 255 - MEAN) / STD;
@@ -84,8 +92,8 @@ function main(): void {
   const bc = uni(4, 49);
   const W1 = uni(64 * 256, 256);
   const b1 = uni(64, 256);
-  const W2 = uni(10 * 64, 64);
-  const b2 = uni(10, 64);
+  const W2 = uni(K * 64, 64);
+  const b2 = uni(K, 64);
   const params = [Wc, bc, W1, b1, W2, b2];
   const grads = params.map((p) => new Float64Array(p.length));
   const opts = params.map((p) => new Adam(p, 1e-3));
@@ -96,8 +104,8 @@ function main(): void {
   const a1 = new Float64Array(256);
   const h = new Float64Array(64);
   const a2 = new Float64Array(64);
-  const z = new Float64Array(10);
-  const dz = new Float64Array(10);
+  const z = new Float64Array(K);
+  const dz = new Float64Array(K);
   const da2 = new Float64Array(64);
   const dh = new Float64Array(64);
   const da1 = new Float64Array(256);
@@ -118,7 +126,7 @@ function main(): void {
       h[o] = acc;
       a2[o] = acc * acc;
     }
-    for (let o = 0; o < 10; o++) {
+    for (let o = 0; o < K; o++) {
       let acc = b2[o];
       for (let k = 0; k < 64; k++) acc += W2[o * 64 + k] * a2[k];
       z[o] = acc;
@@ -145,14 +153,14 @@ function main(): void {
         const label = train.labels[idx];
         let max = -Infinity;
         let arg = 0;
-        for (let o = 0; o < 10; o++) if (z[o] > max) [max, arg] = [z[o], o];
+        for (let o = 0; o < K; o++) if (z[o] > max) [max, arg] = [z[o], o];
         if (arg === label) correct++;
         let sum = 0;
-        for (let o = 0; o < 10; o++) sum += Math.exp(z[o] - max);
-        loss += Math.log(sum) + max - z[label];
-        for (let o = 0; o < 10; o++) dz[o] = Math.exp(z[o] - max) / sum - (o === label ? 1 : 0);
+        for (let o = 0; o < K; o++) sum += Math.exp(z[o] - max);
+        loss += cw[label] * (Math.log(sum) + max - z[label]);
+        for (let o = 0; o < K; o++) dz[o] = cw[label] * (Math.exp(z[o] - max) / sum - (o === label ? 1 : 0));
         da2.fill(0);
-        for (let o = 0; o < 10; o++) {
+        for (let o = 0; o < K; o++) {
           gb2[o] += dz[o];
           for (let k = 0; k < 64; k++) {
             gW2[o * 64 + k] += dz[o] * a2[k];
@@ -189,7 +197,7 @@ function main(): void {
       norm(test.images, i, x);
       forward();
       let arg = 0;
-      for (let o = 1; o < 10; o++) if (z[o] > z[arg]) arg = o;
+      for (let o = 1; o < K; o++) if (z[o] > z[arg]) arg = o;
       if (arg === test.labels[i]) testCorrect++;
     }
     console.log(
@@ -219,10 +227,11 @@ function main(): void {
       { op: 'flatten' },
       { op: 'dense', inFeatures: 256, outFeatures: 64, weight: round(W1), bias: round(b1) },
       { op: 'poly', coeffs: [0, 0, 1] },
-      { op: 'dense', inFeatures: 64, outFeatures: 10, weight: round(W2), bias: round(b2) },
+      { op: 'dense', inFeatures: 64, outFeatures: K, weight: round(W2), bias: round(b2) },
     ],
-    classes:
-      dataset === 'mnist'
+    classes: med
+      ? [...MEDMNIST_CLASSES[dataset]]
+      : dataset === 'mnist'
         ? ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']
         : ['t-shirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'boot'],
   };
@@ -233,7 +242,7 @@ function main(): void {
     norm(test.images, i, px);
     const y = referenceForward(model, px);
     let arg = 0;
-    for (let o = 1; o < 10; o++) if (y[o] > y[arg]) arg = o;
+    for (let o = 1; o < K; o++) if (y[o] > y[arg]) arg = o;
     if (arg === test.labels[i]) ok++;
   }
   const out = resolve(values.out!);
