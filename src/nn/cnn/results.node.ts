@@ -19,6 +19,7 @@ import { saveCiphertext } from '../../he/crypt.ts';
 import { generateKeys } from '../../he/keys.ts';
 import type { ImageDataset } from '../data/dataset.ts';
 import { loadIdxDataset } from '../data/idx.node.ts';
+import { loadKmnistSplit } from '../data/kmnist-split.node.ts';
 import { loadMedMnist } from '../data/medmnist.node.ts';
 import { Rng } from '../train/rng.ts';
 import { decryptOutput, encryptInput, encryptInputSeeded, packInput } from './client.ts';
@@ -35,6 +36,7 @@ const KNOWN: readonly { model: string; dataset: string; load: () => ImageDataset
   { model: 'mnist-tenseal', dataset: 'MNIST', load: () => loadIdxDataset('mnist', 'test') },
   { model: 'mnist-2conv', dataset: 'MNIST', load: () => loadIdxDataset('mnist', 'test') },
   { model: 'fashion-tenseal', dataset: 'Fashion-MNIST', load: () => loadIdxDataset('fashion-mnist', 'test') },
+  { model: 'kmnist-tenseal', dataset: 'KMNIST (held-out 2,000)', load: () => loadKmnistSplit('test') },
   {
     model: 'pneumonia-tenseal',
     dataset: 'PneumoniaMNIST',

@@ -3,7 +3,7 @@
 // hand, never from `npm test`.
 //
 //   node src/nn/cnn/train-tenseal-mnist.node.ts [--epochs 8] [--seed 1] [--out models/mnist-tenseal]
-//        [--dataset mnist|fashion-mnist|pneumoniamnist|breastmnist]   (same net and normalization
+//        [--dataset mnist|fashion-mnist|kmnist|pneumoniamnist|breastmnist]   (KMNIST: loadKmnistSplit)   (same net and normalization
 //        constants; MedMNIST: K classes, inverse-frequency class weights, official train/test split)
 //
 // Network (TenSEAL "Encrypted evaluation" tutorial): conv 1→4, 7×7, stride 3 → x² → flatten →
@@ -12,6 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadIdxDataset } from '../data/idx.node.ts';
+import { loadKmnistSplit } from '../data/kmnist-split.node.ts';
 import { loadMedMnist, MEDMNIST_CLASSES, type MedMnistName } from '../data/medmnist.node.ts';
 import type { CnnModel } from './ir.ts';
 import { referenceForward } from './reference.ts';
@@ -69,12 +70,20 @@ function main(): void {
   });
   const epochs = Number(values.epochs);
   const rand = mulberry32(Number(values.seed));
-  const dataset = values.dataset as 'mnist' | 'fashion-mnist' | MedMnistName;
+  const dataset = values.dataset as 'mnist' | 'fashion-mnist' | 'kmnist' | MedMnistName;
   const med = dataset === 'pneumoniamnist' || dataset === 'breastmnist';
-  if (dataset !== 'mnist' && dataset !== 'fashion-mnist' && !med)
+  if (dataset !== 'mnist' && dataset !== 'fashion-mnist' && dataset !== 'kmnist' && !med)
     throw new Error('--dataset: mnist, fashion-mnist, pneumoniamnist or breastmnist');
-  const train = med ? loadMedMnist(dataset, 'train') : loadIdxDataset(dataset, 'train');
-  const test = med ? loadMedMnist(dataset, 'test') : loadIdxDataset(dataset, 'test');
+  const train = med
+    ? loadMedMnist(dataset, 'train')
+    : dataset === 'kmnist'
+      ? loadKmnistSplit('train')
+      : loadIdxDataset(dataset, 'train');
+  const test = med
+    ? loadMedMnist(dataset, 'test')
+    : dataset === 'kmnist'
+      ? loadKmnistSplit('test')
+      : loadIdxDataset(dataset, 'test');
   const K = med ? MEDMNIST_CLASSES[dataset].length : 10;
   // Class weighting for imbalanced sets (MedMNIST): inverse class frequency, mean weight 1.
   const counts = new Array<number>(K).fill(0);
