@@ -1,24 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { readImageInput } from '../../../client/node/image-input.node.ts';
-import { HeContext } from '../../../he/context.ts';
-import { generateKeys } from '../../../he/keys.ts';
-import { planBatch } from '../../../nn/cnn/batch-executor.ts';
-import { EncryptedCnn } from '../../../nn/cnn/encrypted-executor.ts';
+import { classifyImageTiles } from '../../../client/tiles.ts';
 import { parseCnnModel } from '../../../nn/cnn/ir.ts';
-import { planCnn } from '../../../nn/cnn/planner.ts';
-import {
-  classifyTilesPacked,
-  classifyTilesPlain,
-  classifyTilesStreamed,
-  cutTiles,
-  interleavedToPlanar,
-  parseGridSpec,
-  planTileGrid,
-  resizePlanar,
-  type TileAggregation,
-  toChannels,
-} from '../../../nn/cnn/tiles.ts';
+import { parseGridSpec, type TileAggregation } from '../../../nn/cnn/tiles.ts';
 import type { CliCommand } from '../command.ts';
 
 const usage = `usage: blinddx tiles <image> --model <name|dir> [--grid RxC] [--packed] [--aggregate max|mean] [--json]
@@ -68,34 +53,22 @@ export const tilesCommand: CliCommand = {
     const model = parseCnnModel(JSON.parse(readFileSync(resolve(dir, 'model.json'), 'utf8')));
     const [C, ph, pw] = model.inputShape.length === 3 ? model.inputShape : [1, ...model.inputShape];
     const input = await readImageInput(spec);
-    const { data, width, height, channels } = input.image;
-    let image = toChannels(interleavedToPlanar(data, width, height, channels, Math.min(channels, 3)), C);
-    const want = values.grid === undefined ? undefined : parseGridSpec(values.grid as string);
-    if (want) image = resizePlanar(image, want.rows * ph, want.cols * pw);
-    const grid = planTileGrid(image, { height: ph, width: pw }, want);
-    const patches = cutTiles(image, grid);
     const packed = values.packed === true;
+    const want = values.grid === undefined ? undefined : parseGridSpec(values.grid as string);
     process.stderr.write(
-      `${input.source}: ${grid.rows}×${grid.cols} patches of ${C}×${ph}×${pw}, ${packed ? 'packed (one patch per slot)' : 'streamed (one ciphertext per patch)'}…\n`,
+      `${input.source}: patches of ${C}×${ph}×${pw}, ${packed ? 'packed (one patch per slot)' : 'streamed (one ciphertext per patch)'}…\n`,
     );
-    const t0 = performance.now();
-    let result: ReturnType<typeof classifyTilesPlain>;
-    if (packed) {
-      const plan = planBatch(model);
-      using ctx = await HeContext.create(plan.params.literal);
-      using keys = generateKeys(ctx, { relin: true });
-      result = classifyTilesPacked(ctx, keys, plan, patches, how);
-    } else {
-      const plan = planCnn(model);
-      using ctx = await HeContext.create(plan.client.params);
-      using keys = generateKeys(ctx, { relin: plan.client.relin, galoisSteps: plan.client.galoisSteps });
-      using cnn = new EncryptedCnn(ctx, keys, plan.server);
-      result = classifyTilesStreamed(ctx, keys, plan.client, cnn, patches, how, (d, n) => {
+    const report = await classifyImageTiles(model, input.image, {
+      ...(want ? { grid: want } : {}),
+      packed,
+      aggregate: how,
+      onPatch: (d, n) => {
         if (process.stderr.isTTY) process.stderr.write(`\rpatch ${d}/${n}${d === n ? '\n' : ''}`);
-      });
-    }
-    const ms = performance.now() - t0;
-    const plain = classifyTilesPlain(model, patches, how);
+      },
+    });
+    const { grid, plain, ms } = report;
+    const result = report;
+    const patches = report.perPatch;
     const argmax = (v: ArrayLike<number>) => {
       let k = 0;
       for (let i = 1; i < v.length; i++) if (v[i] > v[k]) k = i;
