@@ -234,6 +234,18 @@ function writeTables(outDir: string, rows: Row[], sweep: SweepPoint[] | undefine
         `| ${r.dataset} | ${r.model} | ${r.protected ? 'protected (served)' : 'unprotected'} | ${r.n} of ${r.testSize} (${r.seed}) | ${pct(r.plainAcc)} | ${pct(r.simAcc)} | ${pct(r.encAcc)} | ${pct(r.agreement)} | ${r.maxAbsLogitDelta.toExponential(1)} | ${r.msPerImage.toFixed(0)} | ${(r.bytesUp / 1024).toFixed(0)} KiB / ${(r.bytesDown / 1024).toFixed(0)} KiB | ${(r.galoisKeyBytes / 2 ** 20).toFixed(1)} MiB | ${r.params} |`,
     ),
     '',
+    'Notes:',
+    '',
+    '- Models: `models/<model>/training.json` (all trained in TypeScript with seed 1). `*-tenseal` is the',
+    '  TenSEAL tutorial net (conv 1→4 7×7/3 → x² → dense 256→64 → x² → dense 64→K); `mnist-2conv` is',
+    '  the two-convolution net. MedMNIST nets use inverse-frequency class weights.',
+    '- KMNIST: only its 10,000-image test split is available. It is divided once by a seeded shuffle',
+    '  (`loadKmnistSplit`, `Rng(1)`): 8,000 images train, the other 2,000 are the held-out test set',
+    '  evaluated here.',
+    '- PneumoniaMNIST (624) and BreastMNIST (156) run their full official test splits.',
+    '- "unprotected" rows run the plain encrypted program; "protected (served)" rows add the output',
+    '  protection the service applies (extract + re-randomize + flood), which needs larger parameters.',
+    '',
   ];
   if (sweep) {
     md.push(
