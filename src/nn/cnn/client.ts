@@ -58,8 +58,21 @@ export function encryptInputSeeded(
   return encryptSymmetricSeeded(keys, pt);
 }
 
-/** Client step 3: decrypt the result and read the outputs (logits) at the plan's positions. */
+/**
+ * Client step 3: decrypt the result and read the outputs (logits) at the plan's positions. A
+ * protected plan's response must have exactly the announced level, scale and size.
+ */
 export function decryptOutput(keys: KeySet, plan: ClientPlan, ct: Ciphertext): Float64Array {
+  const p = plan.protection;
+  if (
+    p !== undefined &&
+    (ct.level !== p.level || ct.size !== 2 || Math.abs(ct.scale / 2 ** p.scaleBits - 1) > 1e-9)
+  ) {
+    throw new NnError(
+      'NN_INVALID_ARGUMENT',
+      `cannot decrypt output: response at level ${ct.level}, scale 2^${Math.log2(ct.scale).toFixed(3)}, size ${ct.size}; the plan announces level ${p.level}, 2^${p.scaleBits}, 2`,
+    );
+  }
   using pt = decrypt(keys, ct);
   const max = Math.max(...plan.output.positions) + 1;
   const slots = decodeSlots(pt, max);

@@ -94,6 +94,11 @@ test('protected CNN responses: extracted, re-randomized, flooded, constant shape
   assert.equal(shapes.size, 1, `one response shape, got ${[...shapes].join(' | ')}`);
   assert.equal(a.level, p.level);
   assert.equal(a.scale, 2 ** p.scaleBits);
+  // The client refuses a response whose shape differs from the one the plan announces.
+  assert.throws(
+    () => decryptOutput(keys, { ...plan.client, protection: { ...p, scaleBits: p.scaleBits + 1 } }, a),
+    /plan announces level 0, 2\^48/,
+  );
 
   // Control: the unprotected plan's non-output slots carry large weight-dependent values, and the
   // same check fails there.
