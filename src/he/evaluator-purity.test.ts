@@ -32,7 +32,7 @@ test('add/sub/addPlain leave their operands untouched when aligning near-equal s
   using sum = ev.add(a, b);
   using dec = decrypt(keys, sum);
   const got = decodeSlots(dec);
-  [5, 7, 9].forEach((v, i) => assert.ok(Math.abs(got[i] - v) < 1e-5));
+  for (const [i, v] of [5, 7, 9].entries()) assert.ok(Math.abs(got[i] - v) < 1e-5);
 });
 
 test('rotate by 0 is the identity and needs no Galois key', async () => {
@@ -44,5 +44,5 @@ test('rotate by 0 is the identity and needs no Galois key', async () => {
   using r = ev.rotate(ct, 0);
   using dec = decrypt(keys, r);
   const got = decodeSlots(dec);
-  [1, 2, 3, 4].forEach((v, i) => assert.ok(Math.abs(got[i] - v) < 1e-3));
+  for (const [i, v] of [1, 2, 3, 4].entries()) assert.ok(Math.abs(got[i] - v) < 1e-3);
 });
