@@ -19,8 +19,9 @@ function encryptWith(
   secretKey: KeySet['_secretKey'] | undefined,
   pt: Plaintext,
   run: (enc: SealEncryptor, pt: Plaintext['_raw'], ct: Ciphertext['_raw']) => void,
+  op = 'encrypt',
 ): Ciphertext {
-  sameContext(keys, pt, 'encrypt');
+  sameContext(keys, pt, op);
   const ctx = keys.context;
   const seal = ctx._seal;
   const enc =
@@ -29,7 +30,7 @@ function encryptWith(
       : new seal.Encryptor(ctx._ctx, keys._publicKey, secretKey);
   const ct = new seal.Ciphertext();
   try {
-    ctx._call('encrypt', () => run(enc, pt._raw, ct));
+    ctx._call(op, () => run(enc, pt._raw, ct));
   } catch (e) {
     ct.delete();
     throw e;
@@ -42,6 +43,29 @@ function encryptWith(
 /** Encrypts with the public key (what a server uses, e.g. to re-randomize results). */
 export function encryptPublic(keys: EvaluationKeys, pt: Plaintext): Ciphertext {
   return encryptWith(keys, undefined, pt, (enc, p, ct) => enc.encrypt(p, ct));
+}
+
+/**
+ * @internal A server-side mask: a fresh public-key encryption of zero at the plaintext's level,
+ * scaled to the plaintext's scale, plus the plaintext. Adding it to a result re-randomizes (c0, c1)
+ * and adds the plaintext's content (uniform pads, flood noise).
+ */
+export function _encryptMask(keys: EvaluationKeys, pt: Plaintext, op: string): Ciphertext {
+  const ctx = keys.context;
+  const level = pt.level;
+  const scale = pt.scale;
+  return encryptWith(
+    keys,
+    undefined,
+    pt,
+    (enc, p, ct) => {
+      enc.encryptZero(ct);
+      if (level !== ctx.maxLevel) ctx._evaluator.cipherModSwitchToInplace(ct, ctx._parmsIdOf(level));
+      ct.setScale(scale);
+      ctx._evaluator.addPlainInplace(ct, p);
+    },
+    op,
+  );
 }
 
 /** Encrypts with the secret key (smaller noise than public-key encryption). */

@@ -1,6 +1,7 @@
+import { _encryptMask } from './crypt.ts';
 import { _plainFromRns } from './encoder.ts';
 import { HeError } from './errors.ts';
-import { Ciphertext } from './handles.ts';
+import type { Ciphertext } from './handles.ts';
 import type { EvaluationKeys } from './keys.ts';
 import type { Layout } from './layout.ts';
 
@@ -71,22 +72,5 @@ export function createFloodMask(keys: EvaluationKeys, spec: FloodMaskSpec): Ciph
     });
   }
   using pt = _plainFromRns(ctx, spec.level, spec.scale, rns, spec.layout);
-  const seal = ctx._seal;
-  const enc = new seal.Encryptor(ctx._ctx, keys._publicKey);
-  const ct = new seal.Ciphertext();
-  try {
-    ctx._call('create flood mask', () => {
-      enc.encryptZero(ct);
-      if (spec.level !== ctx.maxLevel)
-        ctx._evaluator.cipherModSwitchToInplace(ct, ctx._parmsIdOf(spec.level));
-      ct.setScale(spec.scale);
-      ctx._evaluator.addPlainInplace(ct, pt._raw);
-    });
-  } catch (e) {
-    ct.delete();
-    throw e;
-  } finally {
-    enc.delete();
-  }
-  return new Ciphertext(ctx, ct, spec.layout);
+  return _encryptMask(keys, pt, 'create flood mask');
 }

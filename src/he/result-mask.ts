@@ -1,7 +1,8 @@
 import { _randomRns } from './_rns.ts';
+import { _encryptMask } from './crypt.ts';
 import { _plainFromRns } from './encoder.ts';
 import { HeError } from './errors.ts';
-import { Ciphertext } from './handles.ts';
+import type { Ciphertext } from './handles.ts';
 import type { EvaluationKeys } from './keys.ts';
 
 /** What a returned coefficient-layout ciphertext may reveal, and how hard to hide the rest. */
@@ -76,22 +77,5 @@ export function createResultMask(keys: EvaluationKeys, spec: ResultMaskSpec): Ci
     length: outputs.length,
     positions: [...outputs],
   });
-  const seal = ctx._seal;
-  const enc = new seal.Encryptor(ctx._ctx, keys._publicKey);
-  const ct = new seal.Ciphertext();
-  try {
-    ctx._call('create result mask', () => {
-      enc.encryptZero(ct);
-      if (spec.level !== ctx.maxLevel)
-        ctx._evaluator.cipherModSwitchToInplace(ct, ctx._parmsIdOf(spec.level));
-      ct.setScale(spec.scale);
-      ctx._evaluator.addPlainInplace(ct, pt._raw);
-    });
-  } catch (e) {
-    ct.delete();
-    throw e;
-  } finally {
-    enc.delete();
-  }
-  return new Ciphertext(ctx, ct, pt.layout);
+  return _encryptMask(keys, pt, 'create result mask');
 }
