@@ -1,4 +1,3 @@
-import type { HeContext } from '../he/context.ts';
 import { decrypt, encryptSymmetricSeeded } from '../he/crypt.ts';
 import { decodeCoeffs, encodeCoeffs } from '../he/encoder.ts';
 import type { Ciphertext } from '../he/handles.ts';
@@ -54,14 +53,4 @@ export function decryptLogits(
     for (const v of decodeCoeffs(pt, plan.groups[g])) logits[k++] = v;
   });
   return logits;
-}
-
-/** The context a plan's client needs: the preset's ring must hold the embedding. */
-export function checkPlanFits(ctx: HeContext, plan: CoeffHeadClientPlan): void {
-  if (plan.inputDim > ctx.params.polyModulusDegree) {
-    throw new NnError(
-      'NN_INVALID_ARGUMENT',
-      `cannot use plan: embedding ${plan.inputDim} exceeds ring degree ${ctx.params.polyModulusDegree}`,
-    );
-  }
 }

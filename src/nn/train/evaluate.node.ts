@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import type { ImageDataset } from '../data/dataset.ts';
 import { loadMedMnist, type MedMnistName, type Split } from '../data/medmnist.node.ts';
 import { NnError } from '../errors.ts';
+import { computeEmbeddings } from '../eval/embeddings.node.ts';
 import { evaluateHeadPlain, type HeadSpec, probabilities, validateHeadSpec } from '../head.ts';
-import { type PreprocessSpec, preprocessImage } from '../preprocess.ts';
+import type { PreprocessSpec } from '../preprocess.ts';
 import { accuracy, rocAuc } from './metrics.ts';
 import { type SplitMetrics, type SplitModelManifest, validateSplitManifest } from './split-manifest.ts';
 
@@ -27,44 +27,22 @@ export async function evaluateSplitModel(
   ds: ImageDataset,
   batchSize = 256,
 ): Promise<SplitMetrics> {
-  const session = await ort.InferenceSession.create(backbone);
-  const { width, height, channels } = preprocessing;
-  const per = width * height * channels;
-  const px = ds.width * ds.height * ds.channels;
+  const emb = await computeEmbeddings(backbone, preprocessing, ds, { batchSize });
+  const d = head.inputDim;
+  if (emb.d !== d) {
+    throw new NnError(
+      'NN_SHAPE_MISMATCH',
+      `evaluateSplitModel: backbone gives ${emb.d} values, head wants ${d}`,
+    );
+  }
   const scores = new Float64Array(ds.n);
   const predicted = new Uint8Array(ds.n);
-  try {
-    for (let s = 0; s < ds.n; s += batchSize) {
-      const b = Math.min(batchSize, ds.n - s);
-      const input = new Float32Array(b * per);
-      for (let i = 0; i < b; i++) {
-        const data = ds.images.subarray((s + i) * px, (s + i + 1) * px);
-        if (!(data instanceof Uint8Array))
-          throw new NnError('NN_INVALID_ARGUMENT', 'evaluateSplitModel: uint8 images expected');
-        const img = { data, width: ds.width, height: ds.height, channels: ds.channels as 1 | 3 };
-        input.set(preprocessImage(preprocessing, img), i * per);
-      }
-      const out = await session.run({
-        image: new ort.Tensor('float32', input, [b, channels, height, width]),
-      });
-      const emb = out.embedding.data as Float32Array;
-      const d = head.inputDim;
-      if (emb.length !== b * d) {
-        throw new NnError(
-          'NN_SHAPE_MISMATCH',
-          `evaluateSplitModel: backbone gives ${emb.length / b} values, head wants ${d}`,
-        );
-      }
-      for (let i = 0; i < b; i++) {
-        const p = probabilities(head, evaluateHeadPlain(head, emb.subarray(i * d, (i + 1) * d)));
-        let best = 0;
-        for (let j = 1; j < p.length; j++) if (p[j] > p[best]) best = j;
-        predicted[s + i] = best;
-        scores[s + i] = p[1];
-      }
-    }
-  } finally {
-    await session.release();
+  for (let i = 0; i < ds.n; i++) {
+    const p = probabilities(head, evaluateHeadPlain(head, emb.data.subarray(i * d, (i + 1) * d)));
+    let best = 0;
+    for (let j = 1; j < p.length; j++) if (p[j] > p[best]) best = j;
+    predicted[i] = best;
+    scores[i] = p[1];
   }
   const binary = head.outputs === 1 || head.outputs === 2;
   return {
