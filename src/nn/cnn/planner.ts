@@ -3,6 +3,7 @@ import { parametersToLiteral } from '../../he/params.ts';
 import { getPreset } from '../../he/presets.ts';
 import { NnError } from '../errors.ts';
 import { type AffineMap, affineOf, isAffineLayer } from './affine.ts';
+import { outputProtection } from './batch-protection.ts';
 import { planLinear, stageSteps } from './diagonal.ts';
 import { foldBatchNorm } from './fold-batchnorm.ts';
 import { planIm2colConv } from './im2col.ts';
@@ -33,9 +34,6 @@ export interface PlanOptions {
    */
   readonly protect?: boolean;
 }
-
-/** Logit standard deviation the flood is sized for (2^−9 ≈ 0.002). */
-const FLOOD_LOGIT_SIGMA_BITS = -9;
 
 /** Slots of the largest ring the planner considers; packing never needs more. */
 const MAX_SLOTS = 16384;
@@ -198,18 +196,8 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
         });
   let protection: OutputProtection | undefined;
   if (protect) {
-    const bits = chosen.literal.coeffModulusBits;
-    const n = chosen.literal.polyModulusDegree;
-    const I = opts.integerBits ?? 10;
-    // Output at level 0: |value|·2^scaleBits + flood < q0/2 with a factor 4 to spare.
-    const scaleBits = bits[0] - I - 3;
-    const floodSigmaBits = Math.floor(scaleBits + FLOOD_LOGIT_SIGMA_BITS - Math.log2(Math.sqrt(n / 2)));
-    // Max slot error before the flood, calibrated on MNIST (1.4e-2 at 28-bit scales, ∝ 2^−s),
-    // floored at 2^−40 (float64 encoding of the weights): λ = log2(2σ / (√2·ε·2^scaleBits)).
-    const eps = Math.max(2 ** (21.8 - chosen.literal.scaleBits!), 2 ** -40);
-    const lambda = Math.floor(floodSigmaBits + 0.5 - Math.log2(eps) - scaleBits);
-    stages.push({ kind: 'extract', positions: [...positions], scaleBits });
-    protection = { level: bits.length - 2 - depth, scaleBits, floodSigmaBits, lambda };
+    protection = outputProtection(chosen.literal, depth, opts.integerBits ?? 10);
+    stages.push({ kind: 'extract', positions: [...positions], scaleBits: protection.scaleBits });
   }
   const steps = [...new Set(stages.flatMap(stageSteps))].sort((a, b) => a - b);
   const relin = stages.some((st) => st.kind === 'square');

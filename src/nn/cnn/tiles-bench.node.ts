@@ -125,7 +125,7 @@ const packed = await (async () => {
     const cts = encryptBatch(ctx, keys, batch, set);
     const encryptMs = ms(t0);
     const t1 = performance.now();
-    const outs = runBatch(ctx, keys, batch, cts);
+    const outs = runBatch(ctx, keys, batch, cts, { batch: set.length });
     const serverMs = ms(t1);
     const bytesDown = outs.reduce((a, c) => a + saveCiphertext(c).length, 0);
     const t2 = performance.now();

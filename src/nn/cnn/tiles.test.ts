@@ -106,7 +106,7 @@ test('tiles under encryption, streamed and packed, match the float64 aggregate',
   const patches = cutTiles(image, grid);
   for (const how of ['max', 'mean'] as const) {
     const want = classifyTilesPlain(model, patches, how);
-    // Streamed responses may be flooded (output protection): a looser bound than packed.
+    // Streamed and packed responses are flooded (output protection, σ ≈ 2^−9 per logit).
     const close = (got: ArrayLike<number>, exp: ArrayLike<number>, what: string, tol = 1e-3) => {
       for (let k = 0; k < exp.length; k++)
         assert.ok(
@@ -136,7 +136,7 @@ test('tiles under encryption, streamed and packed, match the float64 aggregate',
       using ctx = await HeContext.create(batch.params.literal);
       using keys = generateKeys(ctx, { relin: true });
       const got = classifyTilesPacked(ctx, keys, batch, patches, how);
-      close(got.aggregate, want.aggregate, `packed ${how} aggregate`);
+      close(got.aggregate, want.aggregate, `packed ${how} aggregate`, 2e-2);
     }
   }
 });

@@ -208,8 +208,8 @@ export function classifyTilesPacked(
   const cts = encryptBatch(ctx, keys, plan, patches);
   let outs: ReturnType<typeof runBatch> = [];
   try {
-    outs = runBatch(ctx, keys, plan, cts);
-    const perPatch = decryptBatch(keys, outs, patches.length);
+    outs = runBatch(ctx, keys, plan, cts, { batch: patches.length });
+    const perPatch = decryptBatch(keys, outs, patches.length, plan);
     return { perPatch, aggregate: aggregateLogits(perPatch, how) };
   } finally {
     for (const c of [...cts, ...outs]) c[Symbol.dispose]();
