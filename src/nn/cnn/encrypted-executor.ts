@@ -1,13 +1,17 @@
 import type { HeContext } from '../../he/context.ts';
 import { Evaluator } from '../../he/evaluator.ts';
-import { createFloodMask } from '../../he/flood-mask.ts';
 import type { Ciphertext } from '../../he/handles.ts';
 import type { EvaluationKeys, KeySet } from '../../he/keys.ts';
+import type { Layout } from '../../he/layout.ts';
 import { NnError } from '../errors.ts';
+import { createResponseMask, protectResponse } from './batch-protection.ts';
 import { decryptOutput, encryptInput } from './client.ts';
 import { type OpCounts, runStages } from './executor.ts';
 import { HeBackend } from './he-backend.ts';
 import type { ClientPlan, ServerPlan } from './plan.ts';
+
+/** Layout tag of a precomputed mask (a tag only: the response's own layout is applied when it is added). */
+const RESPONSE_LAYOUT: Layout = { kind: 'slots', length: 1, period: 1 };
 
 /**
  * The server side of an encrypted CNN: a server plan bound to a context and a client's evaluation
@@ -46,33 +50,52 @@ export class EncryptedCnn {
     this.#backend = new HeBackend(ctx, new Evaluator(ctx, keys));
   }
 
-  /** Runs the plan on one input ciphertext (not consumed); returns the output ciphertext. */
-  infer(ct: Ciphertext): Ciphertext {
-    const depth = this.plan.stages.filter((s) => s.kind !== 'save' && s.kind !== 'residual').length;
-    if (ct.level < depth) {
+  /**
+   * A protection mask for one response of this plan (a fresh Enc_pk of the flood at the response's
+   * level and scale). Query-independent, so it can be made ahead of time, off the request path;
+   * single use: pass it to one {@link infer} call, which consumes it.
+   */
+  createMask(): Ciphertext {
+    const p = this.plan.protection;
+    if (p === undefined)
       throw new NnError(
         'NN_INVALID_ARGUMENT',
-        `cannot run plan: input at level ${ct.level}, plan needs ${depth}`,
+        `cannot create mask: plan "${this.plan.model}" is not protected`,
       );
-    }
-    const out = runStages(this.#backend, this.plan.stages, ct, this.counts);
+    return createResponseMask(this.#keys, p, RESPONSE_LAYOUT);
+  }
+
+  /**
+   * Runs the plan on one input ciphertext (not consumed); returns the output ciphertext. A protected
+   * plan's response is re-randomized and flooded with `opts.mask` (from {@link createMask};
+   * consumed, disposed whatever happens) or a mask made here.
+   */
+  infer(ct: Ciphertext, opts: { readonly mask?: Ciphertext } = {}): Ciphertext {
     const p = this.plan.protection;
-    if (p === undefined) return out;
+    let out: Ciphertext;
     try {
-      if (out.level !== p.level || Math.abs(out.scale / 2 ** p.scaleBits - 1) > 1e-9 || out.size !== 2) {
+      if (opts.mask !== undefined && p === undefined) {
         throw new NnError(
           'NN_INVALID_ARGUMENT',
-          `cannot protect response: result at level ${out.level}, scale 2^${Math.log2(out.scale).toFixed(3)}, size ${out.size}; plan says level ${p.level}, 2^${p.scaleBits}, 2`,
+          `cannot run plan "${this.plan.model}": a mask for an unprotected plan`,
         );
       }
+      const depth = this.plan.stages.filter((s) => s.kind !== 'save' && s.kind !== 'residual').length;
+      if (ct.level < depth) {
+        throw new NnError(
+          'NN_INVALID_ARGUMENT',
+          `cannot run plan: input at level ${ct.level}, plan needs ${depth}`,
+        );
+      }
+      out = runStages(this.#backend, this.plan.stages, ct, this.counts);
+    } catch (e) {
+      opts.mask?.[Symbol.dispose]();
+      throw e;
+    }
+    if (p === undefined) return out;
+    try {
       // Re-randomize and flood: a fresh Enc_pk(Gaussian) at the response's level and scale.
-      using mask = createFloodMask(this.#keys, {
-        level: out.level,
-        scale: out.scale,
-        layout: out.layout,
-        sigma: 2 ** p.floodSigmaBits,
-      });
-      return this.#backend.ev.add(out, mask);
+      return protectResponse(this.#backend.ev, this.#keys, p, out, opts.mask);
     } finally {
       out[Symbol.dispose]();
     }

@@ -67,6 +67,19 @@ test('protected CNN responses: extracted, re-randomized, flooded, constant shape
     assert.ok(Math.abs(v - ref[k]) <= LOGIT_TOL, `logit ${k}: ${v} vs float64 ${ref[k]}`);
   });
 
+  // (2b) a mask made ahead of time (off the request path): the same logits, fresh bytes; consumed,
+  // so a second use is refused.
+  {
+    const mask = cnn.createMask();
+    using c = cnn.infer(ct, { mask });
+    assert.ok(mask.disposed, 'the mask is consumed');
+    assert.notDeepEqual(saveCiphertext(c), bytesA);
+    decryptOutput(keys, plan.client, c).forEach((v, k) => {
+      assert.ok(Math.abs(v - ref[k]) <= LOGIT_TOL, `precomputed mask: logit ${k}: ${v} vs float64 ${ref[k]}`);
+    });
+    assert.throws(() => cnn.infer(ct, { mask }), { code: 'NN_INVALID_ARGUMENT', message: /single-use/ });
+  }
+
   // (1) all slots decrypted: non-output slots hold only noise.
   {
     using pt = decrypt(keys, a);
