@@ -268,6 +268,8 @@ export class BlindDxClient {
     clientId: string;
     inputs: readonly Uint8Array[];
     idempotencyKey?: string;
+    /** Extra request headers, e.g. the model kind the inputs were encrypted for (`x-blinddx-model-kind`). */
+    headers?: Readonly<Record<string, string>>;
   }): Promise<InferResult> {
     if (req.inputs.length === 0) throw new TypeError('infer: "inputs" expected at least one ciphertext');
     const model = await this.getModel(req.modelId);
@@ -283,6 +285,7 @@ export class BlindDxClient {
         body,
         contentType: batch ? CONTENT_TYPE_PARTS : CONTENT_TYPE_BINARY,
         headers: {
+          ...req.headers,
           [HEADER.clientId]: req.clientId,
           [HEADER.idempotencyKey]: req.idempotencyKey ?? crypto.randomUUID(),
         },

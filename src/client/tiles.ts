@@ -1,6 +1,5 @@
 import { HeContext } from '../he/context.ts';
 import { generateKeys } from '../he/keys.ts';
-import { planBatch } from '../nn/cnn/batch-executor.ts';
 import { EncryptedCnn } from '../nn/cnn/encrypted-executor.ts';
 import type { CnnModel } from '../nn/cnn/ir.ts';
 import { planCnn } from '../nn/cnn/planner.ts';
@@ -17,16 +16,27 @@ import {
   type TileResult,
   toChannels,
 } from '../nn/cnn/tiles.ts';
+import { planWindowPacked } from '../nn/cnn/window-packed.ts';
+import { WindowPackedServer } from '../nn/cnn/window-packed-he.ts';
+import { NnError } from '../nn/errors.ts';
 import type { DecodedImage } from '../nn/preprocess.ts';
+import type { RemoteCnn } from './cnn-client.ts';
+import { classifyTilesRemote, type RemoteTileStats, remoteInputShape } from './cnn-tiles.ts';
 
 /** Options of {@link classifyImageTiles}. */
 export interface TileClassifyOptions {
   /** rows × cols: the image is resized to exactly that grid of model inputs; else centre-cropped. */
   readonly grid?: { readonly rows: number; readonly cols: number };
-  /** Throughput mode (one patch per slot, no Galois keys) instead of one ciphertext per patch. */
+  /** Window-packed: all patches in one request (window-packed.ts) instead of one ciphertext per patch. */
   readonly packed?: boolean;
   readonly aggregate?: TileAggregation;
   readonly onPatch?: (done: number, total: number) => void;
+  /**
+   * Run the CNN on the service instead of in this process (streamed: one request per patch on the
+   * served, protected latency plan). `cnn` is registered `RemoteCnn` for a model whose client plan
+   * matches `model` (the local model is used only for the patch shape and the float64 twin).
+   */
+  readonly remote?: { readonly cnn: RemoteCnn; readonly concurrency?: number };
 }
 
 /** Encrypted per-patch logits and aggregate, with the float64 twin for comparison. */
@@ -35,6 +45,8 @@ export interface TileReport extends TileResult {
   readonly mode: 'streamed' | 'packed';
   readonly plain: TileResult;
   readonly ms: number;
+  /** Set when the service ran the CNN (`remote` option): model id, requests, bytes up and down. */
+  readonly remote?: RemoteTileStats;
 }
 
 /**
@@ -62,11 +74,33 @@ export async function classifyImageTiles(
   const patches = cutTiles(image, grid);
   const t0 = performance.now();
   let result: TileResult;
-  if (opts.packed === true) {
-    const plan = planBatch(model);
-    using ctx = await HeContext.create(plan.params.literal);
-    using keys = generateKeys(ctx, { relin: true });
-    result = classifyTilesPacked(ctx, keys, plan, patches, how);
+  let remote: RemoteTileStats | undefined;
+  if (opts.remote !== undefined) {
+    if (opts.packed === true) {
+      throw new NnError(
+        'NN_INVALID_ARGUMENT',
+        'cannot classify tiles: the service runs streamed tiles only (no --packed)',
+      );
+    }
+    const shape = remoteInputShape(opts.remote.cnn);
+    if (shape.join() !== [C, ph, pw].join()) {
+      throw new NnError(
+        'NN_SHAPE_MISMATCH',
+        `cannot classify tiles: the served model takes ${shape.join('×')}, the local model ${C}×${ph}×${pw}`,
+      );
+    }
+    const r = await classifyTilesRemote(opts.remote.cnn, patches, how, {
+      ...(opts.remote.concurrency === undefined ? {} : { concurrency: opts.remote.concurrency }),
+      ...(opts.onPatch === undefined ? {} : { onPatch: opts.onPatch }),
+    });
+    result = r;
+    remote = r.remote;
+  } else if (opts.packed === true) {
+    const plan = planWindowPacked(model, { patches: patches.length });
+    using ctx = await HeContext.create(plan.chain.literal);
+    using keys = generateKeys(ctx, { relin: true, galoisSteps: plan.galoisSteps });
+    using server = new WindowPackedServer(ctx, keys, plan);
+    result = classifyTilesPacked(ctx, keys, server, patches, how);
   } else {
     const plan = planCnn(model);
     using ctx = await HeContext.create(plan.client.params);
@@ -80,5 +114,6 @@ export async function classifyImageTiles(
     mode: opts.packed === true ? 'packed' : 'streamed',
     plain: classifyTilesPlain(model, patches, how),
     ms: performance.now() - t0,
+    ...(remote === undefined ? {} : { remote }),
   };
 }

@@ -17,6 +17,7 @@ test('error catalog maps each stable code to its HTTP status', () => {
       UNSUPPORTED_MEDIA_TYPE: 415,
       BAD_CIPHERTEXT: 422,
       BAD_KEY_MATERIAL: 422,
+      WRONG_MODEL_KIND: 422,
       QUOTA_EXCEEDED: 429,
       INTERNAL: 500,
       MODEL_SIGNATURE_INVALID: 500,

@@ -16,6 +16,8 @@ export const ERROR_STATUS = Object.freeze({
   UNSUPPORTED_MEDIA_TYPE: 415,
   BAD_CIPHERTEXT: 422,
   BAD_KEY_MATERIAL: 422,
+  /** The model is of another kind than the client encrypted for (e.g. an image ciphertext sent to a split model). */
+  WRONG_MODEL_KIND: 422,
   QUOTA_EXCEEDED: 429,
   INTERNAL: 500,
   /** A bundle failed verification (at load on the server, or in the client SDK). */

@@ -80,7 +80,9 @@ export const CONFIG_FIELDS: readonly _Field[] = Object.freeze([
     path: 'limits.registerBodyBytes',
     env: 'BLINDDX_REGISTER_BODY_BYTES',
     kind: _int(1024, 1024 * MiB),
-    def: 64 * MiB,
+    // An encrypted CNN's evaluation keys are large: mnist-tenseal's protected plan (N=16384,
+    // 11 Galois keys + relin) uploads 89 MB.
+    def: 128 * MiB,
   },
   {
     path: 'limits.inferBodyBytes',

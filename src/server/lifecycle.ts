@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { type PublicKeyJwk, parsePublicKey } from '../protocol/ed25519.ts';
 import { BlindDxError } from '../protocol/errors.ts';
 import { buildApp } from './app.ts';
@@ -44,6 +44,8 @@ export async function startService(
     engine: InferenceEngine;
     /** Called once with the dev organisation's token when it is created (first start only). */
     onDevToken?: (token: string) => void;
+    /** Fastify logger option (tests capture the log lines); default JSON lines at `config.logLevel`. */
+    logger?: FastifyServerOptions['logger'];
   },
 ): Promise<RunningService> {
   const store = openSqliteStore({ dataDir: config.dataDir, synchronous: config.storeSynchronous });
@@ -62,7 +64,14 @@ export async function startService(
       const { token } = await store.createOrg('dev', now);
       options.onDevToken?.(token);
     }
-    app = await buildApp(config, { store, engine, models, responseKey, publisherKeys: trusted });
+    app = await buildApp(config, {
+      store,
+      engine,
+      models,
+      responseKey,
+      publisherKeys: trusted,
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    });
     await store.audit({
       actor: 'system',
       action: 'service.started',

@@ -2,19 +2,24 @@
 // Configuration: BLINDDX_CONFIG (JSON file) and BLINDDX_* variables; see src/server/config.ts.
 // With no modelsDir configured, the committed split models under models/ are signed at start with
 // a demo publisher key kept in the data dir (src/server/engines/demo-models.ts); set
-// BLINDDX_DEMO_MODELS=off to start without them, or to another folder of split models.
+// BLINDDX_DEMO_MODELS=off to start without them, or to another folder of split models. The encrypted
+// CNN mnist-tenseal is served too (BLINDDX_DEMO_CNN=name,name… or off).
 // The web app built into dist/web (`npm run build:web`; postinstall and prestart build it) is
 // served at `/` unless webDir is configured; BLINDDX_WEB=off serves none.
 import { resolve } from 'node:path';
 import { BlindDxError } from '../../protocol/errors.ts';
 import { loadConfig, type ServerConfig } from '../../server/config.ts';
+import { CnnEngine } from '../../server/engines/cnn-engine.ts';
 import { prepareDemoModels } from '../../server/engines/demo-models.ts';
+import { ModelKindRouter } from '../../server/engines/model-kind-router.ts';
 import { SealHeadEngine } from '../../server/engines/seal-head-engine.ts';
 import { closeOnSignals, startService } from '../../server/lifecycle.ts';
 import { unavailableEngine } from '../../server/unavailable-engine.ts';
 
 const _repoRoot = resolve(import.meta.dirname, '..', '..', '..');
 const _repoModels = resolve(_repoRoot, 'models');
+/** CNN models (folders under models/) `npm start` serves by default; BLINDDX_DEMO_CNN overrides (a comma list, or off). */
+export const DEFAULT_DEMO_CNN = 'mnist-tenseal';
 /** Where `scripts/build-web.ts` writes the web app. */
 export const WEB_BUILD_DIR = resolve(_repoRoot, 'dist', 'web');
 
@@ -27,9 +32,11 @@ export async function runServer(
     config = Object.freeze({ ...config, webDir: WEB_BUILD_DIR });
   }
   if (config.modelsDir === null && env.BLINDDX_DEMO_MODELS !== 'off') {
+    const cnnList = env.BLINDDX_DEMO_CNN ?? DEFAULT_DEMO_CNN;
     const demo = await prepareDemoModels({
       sourceDir: env.BLINDDX_DEMO_MODELS ?? _repoModels,
       dataDir: config.dataDir,
+      cnnModels: cnnList === 'off' ? [] : cnnList.split(',').map((s) => s.trim()),
       log: (m) => process.stdout.write(`BlindDx: ${m}\n`),
     });
     if (demo.models.length > 0) {
@@ -47,9 +54,14 @@ export async function runServer(
     engine:
       config.modelsDir === null
         ? unavailableEngine()
-        : new SealHeadEngine({
-            workers: config.compute.concurrency,
-            taskTimeoutMs: config.compute.timeoutMs,
+        : new ModelKindRouter({
+            'split-head': () =>
+              new SealHeadEngine({
+                workers: config.compute.concurrency,
+                taskTimeoutMs: config.compute.timeoutMs,
+              }),
+            cnn: () =>
+              new CnnEngine({ workers: config.compute.concurrency, taskTimeoutMs: config.compute.timeoutMs }),
           }),
     onDevToken: (token) =>
       // Printed once, on the start that creates it; only its hash is stored.

@@ -2,7 +2,8 @@
  * Demo models for `npm start` with nothing configured. The repository commits the trained split
  * models (`models/<name>/`: model.json, backbone.onnx, head.json) but no signing key: on start, the
  * service makes a demo publisher key once under its data directory, signs a bundle for every split
- * model with a linear head, and trusts that key (and only for these bundles' directory).
+ * model with a linear head and for the CNN models it is asked to serve (`cnnModels`, e.g.
+ * mnist-tenseal: planned once here, protected), and trusts that key (and only for these bundles' directory).
  *
  * ```
  * <dataDir>/demo-publisher.key.json   private Ed25519 key (0600), made on the first start
@@ -22,6 +23,12 @@ import {
   parsePrivateKey,
   publicPart,
 } from '../../protocol/ed25519.ts';
+import {
+  buildCnnModelBundle,
+  CNN_MODEL_FILE,
+  parseCnnModelBytes,
+  servedCnnPlan,
+} from './cnn-model-bundle.ts';
 import { buildSplitModelBundle, writeBundle } from './split-model-bundle.ts';
 
 export interface DemoModels {
@@ -47,10 +54,21 @@ async function _demoKey(dataDir: string): Promise<{ key: PrivateKeyJwk; pubFile:
   return { key, pubFile };
 }
 
+function _cnnPlanStamp(dir: string): string {
+  try {
+    const bytes = new Uint8Array(readFileSync(join(dir, CNN_MODEL_FILE)));
+    return JSON.stringify(servedCnnPlan(parseCnnModelBytes(bytes, dir)).client);
+  } catch (e) {
+    return `unplannable: ${(e as Error).message}`;
+  }
+}
+
 /** Signs (or reuses) a bundle for each split model under `sourceDir`. */
 export async function prepareDemoModels(opts: {
   sourceDir: string;
   dataDir: string;
+  /** CNN model folders (model.json in the `blinddx-cnn` IR) to serve too, by name. Default none. */
+  cnnModels?: readonly string[];
   log?: (msg: string) => void;
 }): Promise<DemoModels> {
   mkdirSync(opts.dataDir, { recursive: true });
@@ -62,13 +80,16 @@ export async function prepareDemoModels(opts: {
   const names = existsSync(opts.sourceDir) ? readdirSync(opts.sourceDir).sort() : [];
   for (const name of names) {
     const dir = join(opts.sourceDir, name);
-    if (!existsSync(join(dir, 'model.json')) || !existsSync(join(dir, 'head.json'))) continue;
+    const cnn = opts.cnnModels?.includes(name) === true;
+    if (!existsSync(join(dir, 'model.json')) || !(cnn || existsSync(join(dir, 'head.json')))) continue;
     const out = join(modelsDir, name);
     // What the bundle was built from: model.json pins backbone and head digests.
     const stamp = JSON.stringify({
-      v: 1,
+      v: cnn ? 'cnn-1' : 1,
       kid: key.kid,
       model: readFileSync(join(dir, 'model.json'), 'utf8'),
+      // A CNN's client part is its compiled plan: re-sign when the planner's output changes.
+      ...(cnn ? { plan: _cnnPlanStamp(dir) } : {}),
     });
     const stampFile = join(out, 'source.stamp');
     if (
@@ -80,7 +101,9 @@ export async function prepareDemoModels(opts: {
       continue;
     }
     try {
-      const built = await buildSplitModelBundle(dir, key, { modelId: name });
+      const built = cnn
+        ? await buildCnnModelBundle(dir, key, { modelId: name })
+        : await buildSplitModelBundle(dir, key, { modelId: name });
       rmSync(out, { recursive: true, force: true });
       writeBundle(out, built);
       writeFileSync(stampFile, stamp);

@@ -9,6 +9,7 @@
  * signed response for replay → the response.
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { MODEL_KIND_HEADER, modelKindOf } from '../../protocol/cnn-layout.ts';
 import { jsonDigest, sha256Digest } from '../../protocol/digest.ts';
 import { BlindDxError, ERROR_STATUS } from '../../protocol/errors.ts';
 import { decodeParts, encodeParts } from '../../protocol/parts-container.ts';
@@ -26,6 +27,7 @@ const inferHeaders = {
   properties: {
     [HEADER.clientId]: { type: 'string', pattern: '^cl_[0-9a-f]{32}$' },
     [HEADER.idempotencyKey]: { type: 'string', pattern: IDEMPOTENCY_KEY_RE.source },
+    [MODEL_KIND_HEADER]: { type: 'string', enum: ['split-head', 'cnn'] },
   },
 } as const;
 
@@ -46,8 +48,7 @@ export const inferRoutes: FastifyPluginAsync<RouteOptions> = async (app, { ctx }
       preHandler: ctx.authenticate,
       schema: routeSchema({
         summary: 'Run a model on encrypted input; returns encrypted output signed by the server.',
-        description:
-          'Send the same Idempotency-Key to retry safely: the same body gets the same stored bytes back (never a fresh computation); a different body under the key is refused.',
+        description: `Send the same Idempotency-Key to retry safely: the same body gets the same stored bytes back (never a fresh computation); a different body under the key is refused. Serves every model kind: split models take one encrypted embedding per input, encrypted CNNs one seeded image ciphertext per input (the client plan's parameters, top level, input scale) and answer one protected result ciphertext per image. Send ${MODEL_KIND_HEADER}: cnn | split-head to have a request for a model of another kind refused (WRONG_MODEL_KIND) before it is queued or charged.`,
         tags: ['inference'],
         auth: true,
         params: {
@@ -88,6 +89,7 @@ export const inferRoutes: FastifyPluginAsync<RouteOptions> = async (app, { ctx }
           'PAYLOAD_TOO_LARGE',
           'UNSUPPORTED_MEDIA_TYPE',
           'BAD_CIPHERTEXT',
+          'WRONG_MODEL_KIND',
           'QUOTA_EXCEEDED',
           'QUEUE_FULL',
           'TIMEOUT',
@@ -103,6 +105,15 @@ export const inferRoutes: FastifyPluginAsync<RouteOptions> = async (app, { ctx }
 
       const model = ctx.models.get(modelId);
       if (model === undefined) throw new BlindDxError('NOT_FOUND', `infer: model ${modelId} is not loaded`);
+      const wantKind = req.headers[MODEL_KIND_HEADER];
+      const kind = modelKindOf(model.manifest);
+      if (wantKind !== undefined && wantKind !== kind) {
+        outcome('WRONG_MODEL_KIND');
+        throw new BlindDxError(
+          'WRONG_MODEL_KIND',
+          `infer: model ${modelId} is a ${kind ?? 'unknown'} model; this request was encrypted for a ${wantKind} model`,
+        );
+      }
       const now = ctx.clock();
       const client = await ctx.store.getClient(clientId, now);
       if (client === null)

@@ -5,12 +5,14 @@ import { classifyImageTiles } from '../../../client/tiles.ts';
 import { parseCnnModel } from '../../../nn/cnn/ir.ts';
 import { parseGridSpec, type TileAggregation } from '../../../nn/cnn/tiles.ts';
 import type { CliCommand } from '../command.ts';
+import { REMOTE_TILE_OPTIONS, runTilesRemote } from './tiles-remote.ts';
 
 const usage = `usage: blinddx tiles <image> --model <name|dir> [--grid RxC] [--packed] [--aggregate max|mean] [--json]
+       blinddx tiles <image> --model <id|dir> --server <url> [--token T] [--trust F] [--concurrency N]
 
-Classifies an image larger than a CNN's input as a grid of patches under encryption, in this
-process (the service does not serve CNN plans yet): the client makes keys, encrypts each patch,
-the encrypted CNN runs, the client decrypts the per-patch logits and aggregates them per class.
+Classifies an image larger than a CNN's input as a grid of patches under encryption: the client
+makes keys, encrypts each patch, the encrypted CNN runs (in this process, or on the service with
+--server), the client decrypts the per-patch logits and aggregates them per class.
 
 <image>   a PNG/JPEG/DICOM file or a MedMNIST dataset entry (see blinddx diagnose --help)
 
@@ -21,12 +23,21 @@ options:
   --packed             throughput mode: one patch per slot, no Galois keys (default: streamed,
                        one ciphertext per patch on the latency plan)
   --aggregate <how>    max (default) or mean of the per-patch logits, per class
-  --json               print {"grid","mode","perPatch","aggregate","plainAggregate","ms"}`;
+  --json               print {"grid","mode","perPatch","aggregate","plainAggregate","ms"}
+
+on the service (--server; streamed only, one request per patch on the served protected plan):
+  --server <url>       the BlindDx service; --model is then the model id there (a local folder
+                       or models/<id> with the CNN's model.json adds the float64 twin)
+  --token <t>          organisation API token (default $BLINDDX_TOKEN)
+  --trust <file>       publisher public key (JWK) whose model signatures you trust; repeatable.
+                       Default: $BLINDDX_TRUSTED_KEYS, else .data/demo-publisher.pub.json
+  --concurrency <n>    requests in flight at once (default 2)
+                       Keys are made for the run and their client is deleted at the end.`;
 
 /** `blinddx tiles`: the tiled (patch) flow, locally. */
 export const tilesCommand: CliCommand = {
   name: 'tiles',
-  summary: 'classify a large image as a grid of encrypted patches (local, in-process)',
+  summary: 'classify a large image as a grid of encrypted patches (in-process, or on a server)',
   usage,
   allowPositionals: true,
   options: {
@@ -35,6 +46,7 @@ export const tilesCommand: CliCommand = {
     packed: { type: 'boolean' },
     aggregate: { type: 'string' },
     json: { type: 'boolean' },
+    ...REMOTE_TILE_OPTIONS,
   },
   async run({ values, positionals }) {
     const spec = positionals[0];
@@ -49,6 +61,8 @@ export const tilesCommand: CliCommand = {
       console.error(`blinddx tiles: one <image>, --model, and --aggregate max|mean are required\n\n${usage}`);
       return 2;
     }
+    if (values.server !== undefined)
+      return runTilesRemote({ server: values.server as string, values, image: spec, model: name, how });
     const dir = existsSync(resolve(name, 'model.json')) ? name : resolve('models', name);
     const model = parseCnnModel(JSON.parse(readFileSync(resolve(dir, 'model.json'), 'utf8')));
     const [C, ph, pw] = model.inputShape.length === 3 ? model.inputShape : [1, ...model.inputShape];

@@ -1,0 +1,177 @@
+/**
+ * The {@link InferenceEngine} for encrypted CNNs served whole (the image flow): the client encrypts
+ * its preprocessed, packed image under the parameters of the model's plan and uploads one seeded
+ * ciphertext per image; this engine runs the protected latency plan (`nn/cnn`: im2col convolution,
+ * BSGS linear layers, squares, output extraction, re-randomization and flooding) on the `he` worker
+ * pool and returns one result ciphertext per image, at the level and scale the plan announces.
+ *
+ * A bundle is accepted only when it is consistent with itself: its server file `model.json` is a
+ * valid CNN, the plan compiled from it here is protected, and its client half is exactly the one the
+ * signed client manifest publishes (parameters, input packing, output slots, Galois steps, relin,
+ * protection) — the server half (stages, weights) never leaves the server.
+ *
+ * Start-up stays fast: the plan is compiled once per model at load (≈0.1 s for the MNIST net);
+ * worker contexts and parsed plans are warmed in the background, not awaited.
+ */
+import { HeError } from '../../he/errors.ts';
+import { TaskError, WorkerPool } from '../../he/node/worker-pool.ts';
+import { canonicalJson } from '../../protocol/canonical-json.ts';
+import { CNN_LAYOUT, cnnPresetName, parseCnnLayout } from '../../protocol/cnn-layout.ts';
+import { BlindDxError, isErrorCode } from '../../protocol/errors.ts';
+import type { EngineStats, InferenceEngine, InferRequest, KeyMaterial, VerifiedModel } from '../engine.ts';
+import { type CnnModelPayload, type handlers, NEEDS_KEYS } from './cnn-handlers.ts';
+import { CNN_MODEL_FILE, cnnClassesOf, parseCnnModelBytes, servedCnnPlan } from './cnn-model-bundle.ts';
+
+export interface CnnEngineOptions {
+  /** Worker threads (each its own SEAL instance). Default 2. */
+  readonly workers?: number;
+  /** Longest running time of one task before its worker is killed and replaced. Default 30 s. */
+  readonly taskTimeoutMs?: number;
+  /** Tasks waiting for a worker beyond which the engine answers QUEUE_FULL. Default 256. */
+  readonly maxQueued?: number;
+}
+
+interface LoadedCnn {
+  readonly payload: CnnModelPayload;
+  readonly params: import('../../he/params.ts').ParametersLiteral;
+  readonly relin: boolean;
+  readonly galoisSteps: readonly number[];
+}
+
+function _mismatch(modelId: string, why: string): never {
+  throw new BlindDxError('MODEL_BUNDLE_MISMATCH', `cannot load model ${modelId}: ${why}`);
+}
+
+/** Maps pool and worker failures to catalog codes; coded worker errors keep code and message. */
+function _rethrow(e: unknown, signal?: AbortSignal): never {
+  if (signal?.aborted && e === signal.reason) throw e;
+  if (e instanceof TaskError && isErrorCode(e.code)) throw new BlindDxError(e.code, e.message);
+  if (e instanceof HeError) {
+    if (e.code === 'HE_WORKER_TIMEOUT') throw new BlindDxError('TIMEOUT', `engine: ${e.message}`);
+    if (e.code === 'HE_POOL_BUSY')
+      throw new BlindDxError('QUEUE_FULL', `engine: ${e.message}`, { retryAfterSeconds: 1 });
+    if (e.code === 'HE_POOL_CLOSED') throw new BlindDxError('NOT_READY', `engine: ${e.message}`);
+  }
+  throw e;
+}
+
+function _material(m: KeyMaterial) {
+  return {
+    publicKey: m.publicKey,
+    ...(m.relinKeys === undefined ? {} : { relinKeys: m.relinKeys }),
+    ...(m.galoisKeys === undefined ? {} : { galoisKeys: m.galoisKeys }),
+  };
+}
+
+export class CnnEngine implements InferenceEngine {
+  readonly #pool: WorkerPool<typeof handlers>;
+  readonly #models = new Map<string, LoadedCnn>();
+
+  constructor(options: CnnEngineOptions = {}) {
+    this.#pool = new WorkerPool<typeof handlers>({
+      handlers: new URL('./cnn-handlers.ts', import.meta.url),
+      size: options.workers ?? 2,
+      maxQueued: options.maxQueued ?? 256,
+      taskTimeoutMs: options.taskTimeoutMs ?? 30_000,
+    });
+  }
+
+  async loadModel(model: VerifiedModel): Promise<void> {
+    const id = model.modelId;
+    if (model.client.inputLayout.kind !== CNN_LAYOUT) _mismatch(id, `input layout is not ${CNN_LAYOUT}`);
+    let published: ReturnType<typeof parseCnnLayout>;
+    try {
+      published = parseCnnLayout(model.client);
+    } catch (e) {
+      return _mismatch(id, (e as Error).message);
+    }
+    const bytes = model.files.get(CNN_MODEL_FILE);
+    if (bytes === undefined) _mismatch(id, `server file ${CNN_MODEL_FILE} is missing`);
+    const cnn = parseCnnModelBytes(bytes, `model ${id}`);
+    let plan: ReturnType<typeof servedCnnPlan>;
+    try {
+      plan = servedCnnPlan(cnn);
+    } catch (e) {
+      return _mismatch(id, `cannot plan it: ${(e as Error).message}`);
+    }
+    if (plan.server.protection === undefined) _mismatch(id, 'its plan does not protect responses');
+    if (canonicalJson(plan.client) !== canonicalJson(published))
+      _mismatch(id, 'the client manifest publishes a different plan');
+    if (cnnPresetName(plan.client) !== model.client.preset || model.server.preset !== model.client.preset)
+      _mismatch(id, `preset ${model.client.preset} is not the plan's parameters`);
+    if (canonicalJson(cnnClassesOf(plan)) !== canonicalJson(model.client.classes))
+      _mismatch(id, 'classes differ from the manifest');
+    const payload: CnnModelPayload = {
+      key: model.modelDigest,
+      plan: JSON.stringify(plan.server),
+      inputPeriod: plan.client.input.period,
+    };
+    this.#models.set(id, {
+      payload,
+      params: plan.client.params,
+      relin: plan.server.relin,
+      galoisSteps: plan.server.galoisSteps,
+    });
+    // Warm workers (context + parsed plan) in the background: start-up does not wait for it, and a
+    // failure here resurfaces, coded, on the request that needs it.
+    for (let i = 0; i < this.#pool.size; i++) {
+      this.#pool.run('cnn:warm', payload, { transfer: false }).catch(() => {});
+    }
+  }
+
+  #model(modelId: string): LoadedCnn {
+    const m = this.#models.get(modelId);
+    if (m === undefined) throw new BlindDxError('NOT_FOUND', `engine: model ${modelId} is not loaded`);
+    return m;
+  }
+
+  async validateKeyMaterial(modelId: string, material: KeyMaterial): Promise<{ bytes: number }> {
+    const m = this.#model(modelId);
+    try {
+      return await this.#pool.run(
+        'cnn:validate-keys',
+        { params: m.params, relin: m.relin, galoisSteps: m.galoisSteps, material: _material(material) },
+        { transfer: false },
+      );
+    } catch (e) {
+      return _rethrow(e);
+    }
+  }
+
+  async infer(req: InferRequest): Promise<Uint8Array[]> {
+    const model = this.#model(req.modelId);
+    req.signal.throwIfAborted();
+    const task = (withKeys: boolean) =>
+      this.#pool.run(
+        'cnn:infer',
+        {
+          model: model.payload,
+          materialDigest: req.materialDigest,
+          ...(withKeys ? { material: _material(req.material) } : {}),
+          inputs: req.inputs,
+        },
+        // Inputs and keys are reused by the route (and a retry): copy, never transfer.
+        { transfer: false, signal: req.signal },
+      );
+    try {
+      try {
+        return await task(false);
+      } catch (e) {
+        // The worker that took the task has not parsed this client's keys yet: send them this once.
+        if (e instanceof TaskError && e.code === NEEDS_KEYS) return await task(true);
+        throw e;
+      }
+    } catch (e) {
+      return _rethrow(e, req.signal);
+    }
+  }
+
+  stats(): EngineStats {
+    const s = this.#pool.stats();
+    return { workerRestarts: s.restarts, workers: s.size };
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+}

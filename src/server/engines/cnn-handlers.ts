@@ -1,0 +1,206 @@
+/**
+ * Worker-side tasks of {@link CnnEngine} (src/server/engines/cnn-engine.ts), run in the `he` worker
+ * pool (one SEAL instance per worker):
+ *
+ * - `cnn:warm`: create the plan's context and parse its server plan ahead of the first request;
+ * - `cnn:validate-keys`: load a client's uploaded material through hardened loading with exactly
+ *   the plan's Galois steps and relinearization need (anything missing or extra is refused);
+ * - `cnn:infer`: load each input ciphertext through hardened loading (this plan's parameters, top
+ *   level, the plan's input scale, exact byte length), run the protected latency plan
+ *   (`EncryptedCnn`: stages, extract, re-randomize, flood) and return each result ciphertext.
+ *
+ * Per worker, contexts are cached by parameter fingerprint, parsed plans by model digest, and each
+ * client's parsed keys with its encoded weights (`EncryptedCnn`) in a small LRU keyed by model and
+ * material digest: a CNN's Galois keys are tens of MB, so they are sent to a worker only when it
+ * asks (`CNN_NEEDS_KEYS`), not with every task.
+ *
+ * Errors leave the worker as catalog codes: bytes the caller sent wrong are `BAD_KEY_MATERIAL` /
+ * `BAD_CIPHERTEXT` with the `he` code in the message; anything else stays internal.
+ */
+import { HeContext } from '../../he/context.ts';
+import { saveCiphertext } from '../../he/crypt.ts';
+import { HeError } from '../../he/errors.ts';
+import type { Ciphertext } from '../../he/handles.ts';
+import { loadCiphertext, loadEvaluationKeys } from '../../he/hardened-load.ts';
+import type { EvaluationKeys } from '../../he/keys.ts';
+import { defineHandlers, type WorkerEnv } from '../../he/node/pool-protocol.ts';
+import type { ParametersLiteral } from '../../he/params.ts';
+import { EncryptedCnn } from '../../nn/cnn/encrypted-executor.ts';
+import { loadServerPlan, type ServerPlan } from '../../nn/cnn/plan.ts';
+import { BlindDxError } from '../../protocol/errors.ts';
+import type { MaterialPayload } from './seal-head-handlers.ts';
+
+/** Error code a worker answers when it has not seen this client's keys (the engine resends them). */
+export const NEEDS_KEYS = 'CNN_NEEDS_KEYS';
+
+/** A model as a worker receives it with every task (parsed once per worker). */
+export type CnnModelPayload = {
+  /** Cache key: the model digest. */
+  readonly key: string;
+  /** The server plan as JSON (recomputed and checked by the engine at load). */
+  readonly plan: string;
+  /** Slot period of the client's input ciphertext (from the client plan). */
+  readonly inputPeriod: number;
+};
+
+export type CnnValidateKeysInput = {
+  readonly params: ParametersLiteral;
+  readonly relin: boolean;
+  readonly galoisSteps: readonly number[];
+  readonly material: MaterialPayload;
+};
+
+export type CnnInferInput = {
+  readonly model: CnnModelPayload;
+  readonly materialDigest: string;
+  /** Sent only after the worker answered {@link NEEDS_KEYS}. */
+  readonly material?: MaterialPayload;
+  readonly inputs: readonly Uint8Array[];
+};
+
+/** Clients whose parsed keys and encoded weights each worker keeps (tens of MB each at N=16384). */
+export const CNN_KEY_CACHE_SIZE = 2;
+
+interface LoadedPlan {
+  readonly ctx: HeContext;
+  readonly plan: ServerPlan;
+  readonly period: number;
+}
+
+interface ClientState {
+  readonly keys: EvaluationKeys;
+  readonly cnn: EncryptedCnn;
+}
+
+function _coded(code: 'BAD_KEY_MATERIAL' | 'BAD_CIPHERTEXT', prefix: string, e: unknown): never {
+  // Only `he`'s own refusals are the caller's fault; an invalid argument is our bug.
+  if (e instanceof HeError && e.code !== 'HE_INVALID_ARGUMENT') {
+    throw new BlindDxError(code, `${prefix} refused (${e.code}): ${e.message}`);
+  }
+  throw e;
+}
+
+function _state<T>(env: WorkerEnv, key: string, make: () => T): T {
+  let v = env.state.get(key) as T | undefined;
+  if (v === undefined) env.state.set(key, (v = make()));
+  return v;
+}
+
+async function _context(env: WorkerEnv, params: ParametersLiteral): Promise<HeContext> {
+  const contexts = _state(env, 'cnn:contexts', () => new Map<string, Promise<HeContext>>());
+  const k = JSON.stringify([
+    params.scheme,
+    params.polyModulusDegree,
+    params.coeffModulusBits,
+    params.scaleBits,
+  ]);
+  let c = contexts.get(k);
+  if (c === undefined) {
+    c = HeContext.create(params);
+    contexts.set(k, c);
+    c.catch(() => contexts.delete(k));
+  }
+  return c;
+}
+
+async function _planFor(env: WorkerEnv, m: CnnModelPayload): Promise<LoadedPlan> {
+  const plans = _state(env, 'cnn:plans', () => new Map<string, LoadedPlan>());
+  const hit = plans.get(m.key);
+  if (hit !== undefined) return hit;
+  const plan = loadServerPlan(JSON.parse(m.plan));
+  const loaded = { ctx: await _context(env, plan.params), plan, period: m.inputPeriod };
+  plans.set(m.key, loaded);
+  return loaded;
+}
+
+function _loadKeys(
+  ctx: HeContext,
+  m: MaterialPayload,
+  expect: { relin: boolean; galoisSteps: readonly number[] },
+  what: string,
+): EvaluationKeys {
+  try {
+    return loadEvaluationKeys(
+      ctx,
+      { publicKey: m.publicKey, relinKeys: m.relinKeys, galoisKeys: m.galoisKeys },
+      { relin: expect.relin, galoisSteps: expect.galoisSteps },
+    );
+  } catch (e) {
+    return _coded('BAD_KEY_MATERIAL', what, e);
+  }
+}
+
+function _clientFor(env: WorkerEnv, loaded: LoadedPlan, modelKey: string, p: CnnInferInput): ClientState {
+  const cache = _state(env, 'cnn:clients', () => new Map<string, ClientState>());
+  const k = `${modelKey}/${p.materialDigest}`;
+  const hit = cache.get(k);
+  if (hit !== undefined) {
+    cache.delete(k);
+    cache.set(k, hit); // most recently used last
+    return hit;
+  }
+  if (p.material === undefined) {
+    throw Object.assign(new Error('this worker has not loaded the client keys'), { code: NEEDS_KEYS });
+  }
+  const keys = _loadKeys(loaded.ctx, p.material, loaded.plan, 'key material');
+  let state: ClientState;
+  try {
+    state = { keys, cnn: new EncryptedCnn(loaded.ctx, keys, loaded.plan) };
+  } catch (e) {
+    keys[Symbol.dispose]();
+    throw e;
+  }
+  cache.set(k, state);
+  while (cache.size > CNN_KEY_CACHE_SIZE) {
+    const [oldest, v] = cache.entries().next().value!;
+    cache.delete(oldest);
+    v.cnn[Symbol.dispose]();
+    v.keys[Symbol.dispose]();
+  }
+  return state;
+}
+
+async function validateKeys(p: CnnValidateKeysInput, env: WorkerEnv): Promise<{ bytes: number }> {
+  const ctx = await _context(env, p.params);
+  using _keys = _loadKeys(ctx, p.material, p, 'register: key material');
+  const m = p.material;
+  return { bytes: m.publicKey.length + (m.relinKeys?.length ?? 0) + (m.galoisKeys?.length ?? 0) };
+}
+
+async function infer(p: CnnInferInput, env: WorkerEnv): Promise<Uint8Array[]> {
+  const loaded = await _planFor(env, p.model);
+  const { ctx, period } = loaded;
+  // Every input is loaded (and so checked) before the keys or any computation: one bad input refuses the batch.
+  const inputs: Ciphertext[] = [];
+  try {
+    for (const [i, bytes] of p.inputs.entries()) {
+      try {
+        inputs.push(
+          loadCiphertext(ctx, bytes, {
+            layout: { kind: 'slots', length: period, period },
+            level: ctx.maxLevel,
+            scale: ctx.defaultScale,
+          }),
+        );
+      } catch (e) {
+        _coded('BAD_CIPHERTEXT', `infer: input ${i}`, e);
+      }
+    }
+    const { cnn } = _clientFor(env, loaded, p.model.key, p);
+    return inputs.map((ct) => {
+      using out = cnn.infer(ct);
+      return saveCiphertext(out);
+    });
+  } finally {
+    for (const c of inputs) c[Symbol.dispose]();
+  }
+}
+
+export const handlers = defineHandlers({
+  'cnn:warm': async (m: CnnModelPayload, env: WorkerEnv) => {
+    await _planFor(env, m);
+    return env.workerId;
+  },
+  'cnn:validate-keys': validateKeys,
+  'cnn:infer': infer,
+});

@@ -1,0 +1,96 @@
+/**
+ * Turns an encrypted-CNN model (a `blinddx-cnn` IR file such as `models/mnist-tenseal/model.json`)
+ * into a signed model bundle for {@link CnnEngine}, laid out the way the model registry loads it:
+ *
+ * ```
+ * <out>/client.json   signed client part: preset (the plan's parameters), the CNN input layout
+ *                     (the client half of the plan: parameters, preprocessing, input packing,
+ *                     output slots, Galois steps, relin need, output protection), classes
+ * <out>/server.json   signed server part: the digest of model.json
+ * <out>/model.json    the CNN with its weights (vendor-only)
+ * ```
+ *
+ * The plan is compiled once here (protected, the served default) and again by the engine at load,
+ * which refuses the bundle unless both agree — so the client part can never promise keys, packing
+ * or protection the server does not use.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type CnnModel, parseCnnModel } from '../../nn/cnn/ir.ts';
+import type { CnnPlan } from '../../nn/cnn/plan.ts';
+import { planCnn } from '../../nn/cnn/planner.ts';
+import { CNN_LAYOUT, type CnnLayout, cnnPresetName } from '../../protocol/cnn-layout.ts';
+import { sha256Digest } from '../../protocol/digest.ts';
+import type { PrivateKeyJwk } from '../../protocol/ed25519.ts';
+import { BlindDxError } from '../../protocol/errors.ts';
+import { digestFiles, signModelBundle } from '../../protocol/model-bundle.ts';
+import type { BuiltBundle } from './split-model-bundle.ts';
+
+/** The server file of a CNN bundle. */
+export const CNN_MODEL_FILE = 'model.json';
+
+/** True when `json` (parsed) looks like a CNN IR file, so a folder should be bundled as a CNN. */
+export function isCnnModelJson(json: unknown): boolean {
+  return (json as { format?: unknown } | null)?.format === 'blinddx-cnn';
+}
+
+/** Parses model.json bytes as a CNN; `MODEL_BUNDLE_MISMATCH` when they are not one. */
+export function parseCnnModelBytes(bytes: Uint8Array, what: string): CnnModel {
+  try {
+    return parseCnnModel(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)));
+  } catch (e) {
+    throw new BlindDxError(
+      'MODEL_BUNDLE_MISMATCH',
+      `${what}: ${CNN_MODEL_FILE} is not a CNN model (${(e as Error).message})`,
+    );
+  }
+}
+
+/** The served (protected) plan of a CNN. */
+export function servedCnnPlan(model: CnnModel): CnnPlan {
+  return planCnn(model);
+}
+
+/** Class names of a plan's outputs: the model's, else "0", "1", …. */
+export function cnnClassesOf(plan: CnnPlan): string[] {
+  return plan.client.classes !== undefined
+    ? [...plan.client.classes]
+    : plan.client.output.positions.map((_, i) => String(i));
+}
+
+/** Builds and signs the bundle of the CNN whose IR is `<dir>/model.json` (or the file `source`). */
+export async function buildCnnModelBundle(
+  source: string,
+  key: PrivateKeyJwk,
+  opts: { modelId?: string; version?: string } = {},
+): Promise<BuiltBundle> {
+  const file = source.endsWith('.json') ? source : join(source, CNN_MODEL_FILE);
+  const bytes = new Uint8Array(readFileSync(file));
+  const model = parseCnnModelBytes(bytes, `bundle ${source}`);
+  const modelId = opts.modelId ?? model.name;
+  const plan = servedCnnPlan(model);
+  const preset = cnnPresetName(plan.client);
+  const layout: CnnLayout = { kind: CNN_LAYOUT, plan: plan.client };
+  const serverFiles = new Map([[CNN_MODEL_FILE, bytes]]);
+  const version =
+    opts.version ?? `1.0.0+${(await sha256Digest(bytes)).slice('sha256:'.length, 'sha256:'.length + 12)}`;
+  const bundle = await signModelBundle(
+    {
+      client: {
+        modelId,
+        version,
+        preset,
+        // JSON round trip: the signed payload must be plain JSON.
+        inputLayout: JSON.parse(JSON.stringify(layout)),
+        preprocessing: JSON.parse(JSON.stringify(plan.client.preprocessing ?? {})),
+        classes: cnnClassesOf(plan),
+        galoisSteps: [...plan.client.galoisSteps],
+        needsRelinKeys: plan.client.relin,
+        files: {},
+      },
+      server: { modelId, version, preset, files: await digestFiles(serverFiles) },
+    },
+    key,
+  );
+  return { modelId, bundle, serverFiles, clientFiles: new Map() };
+}

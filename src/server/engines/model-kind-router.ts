@@ -1,0 +1,68 @@
+/**
+ * One {@link InferenceEngine} over several, chosen per model by the kind its signed client manifest
+ * declares (`inputLayout.kind`: split-head → the SEAL head engine, cnn → the CNN engine). Each engine
+ * is created on the first model of its kind, so a service with only split models starts no CNN
+ * workers and the reverse.
+ *
+ * @example
+ * const engine = new ModelKindRouter({ 'split-head': () => new SealHeadEngine(), cnn: () => new CnnEngine() });
+ */
+import { type ModelKind, modelKindOf } from '../../protocol/cnn-layout.ts';
+import { BlindDxError } from '../../protocol/errors.ts';
+import type { EngineStats, InferenceEngine, InferRequest, KeyMaterial, VerifiedModel } from '../engine.ts';
+
+export type EngineFactories = Partial<Record<ModelKind, () => InferenceEngine>>;
+
+export class ModelKindRouter implements InferenceEngine {
+  readonly #factories: EngineFactories;
+  readonly #engines = new Map<ModelKind, InferenceEngine>();
+  readonly #byModel = new Map<string, InferenceEngine>();
+
+  constructor(factories: EngineFactories) {
+    this.#factories = factories;
+  }
+
+  async loadModel(model: VerifiedModel): Promise<void> {
+    const kind = modelKindOf(model.client);
+    const make = kind === null ? undefined : this.#factories[kind];
+    if (kind === null || make === undefined) {
+      throw new BlindDxError(
+        'MODEL_BUNDLE_MISMATCH',
+        `cannot load model ${model.modelId}: no engine serves input layout ${String(model.client.inputLayout.kind)}`,
+      );
+    }
+    let engine = this.#engines.get(kind);
+    if (engine === undefined) this.#engines.set(kind, (engine = make()));
+    await engine.loadModel(model);
+    this.#byModel.set(model.modelId, engine);
+  }
+
+  #engine(modelId: string): InferenceEngine {
+    const e = this.#byModel.get(modelId);
+    if (e === undefined) throw new BlindDxError('NOT_FOUND', `engine: model ${modelId} is not loaded`);
+    return e;
+  }
+
+  validateKeyMaterial(modelId: string, material: KeyMaterial): Promise<{ bytes: number }> {
+    return this.#engine(modelId).validateKeyMaterial(modelId, material);
+  }
+
+  infer(req: InferRequest): Promise<Uint8Array[]> {
+    return this.#engine(req.modelId).infer(req);
+  }
+
+  stats(): EngineStats {
+    let workerRestarts = 0;
+    let workers = 0;
+    for (const e of this.#engines.values()) {
+      const s = e.stats?.();
+      workerRestarts += s?.workerRestarts ?? 0;
+      workers += s?.workers ?? 0;
+    }
+    return { workerRestarts, workers };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#engines.values()].map((e) => e.close()));
+  }
+}
