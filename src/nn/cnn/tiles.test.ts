@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HeContext } from '../../he/context.ts';
 import { generateKeys } from '../../he/keys.ts';
-import { planBatch } from './batch-executor.ts';
 import { EncryptedCnn } from './encrypted-executor.ts';
 import type { CnnModel } from './ir.ts';
 import { planCnn } from './planner.ts';
@@ -18,6 +17,8 @@ import {
   resizePlanar,
   toChannels,
 } from './tiles.ts';
+import { planWindowPacked } from './window-packed.ts';
+import { WindowPackedServer } from './window-packed-he.ts';
 
 const wave = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.sin(i * k) * 0.5);
 
@@ -130,13 +131,19 @@ test('tiles under encryption, streamed and packed, match the float64 aggregate',
       });
       close(got.aggregate, want.aggregate, `streamed ${how} aggregate`, 2e-2);
     }
-    // Packed: throughput mode, one patch per slot.
-    const batch = planBatch(model);
+    // Packed: the window-packed layout, protected (N=16384); 3 patches per request, so the 4
+    // patches take two requests.
+    const wp = planWindowPacked(model, { patches: 3 });
     {
-      using ctx = await HeContext.create(batch.params.literal);
-      using keys = generateKeys(ctx, { relin: true });
-      const got = classifyTilesPacked(ctx, keys, batch, patches, how);
-      close(got.aggregate, want.aggregate, `packed ${how} aggregate`, 2e-2);
+      using ctx = await HeContext.create(wp.chain.literal);
+      using keys = generateKeys(ctx, { relin: true, galoisSteps: wp.galoisSteps });
+      using server = new WindowPackedServer(ctx, keys, wp);
+      const got = classifyTilesPacked(ctx, keys, server, patches, how);
+      assert.equal(got.perPatch.length, 4);
+      got.perPatch.forEach((l, i) => {
+        close(l, want.perPatch[i], `packed ${how} patch ${i}`, 5e-3);
+      });
+      close(got.aggregate, want.aggregate, `packed ${how} aggregate`, 5e-3);
     }
   }
 });

@@ -1,20 +1,22 @@
 import type { HeContext } from '../../he/context.ts';
+import type { Ciphertext } from '../../he/handles.ts';
 import type { KeySet } from '../../he/keys.ts';
 import { NnError } from '../errors.ts';
-import { type BatchPlan, decryptBatch, encryptBatch, runBatch } from './batch-executor.ts';
 import { type EncryptedCnn, inferLocally } from './encrypted-executor.ts';
 import type { CnnModel } from './ir.ts';
 import type { ClientPlan } from './plan.ts';
 import { preprocessImage, referenceForward } from './reference.ts';
+import { windowPackedLayout } from './window-packed.ts';
+import { decryptWindowOutputs, encryptWindowInputs, type WindowPackedServer } from './window-packed-he.ts';
 
 /**
  * Tiled (patch) flow for images larger than a model's input:
  *
  * ```
  * image C×H×W ──centre crop──► rows·ph × cols·pw ──cut──► rows·cols patches C×ph×pw (row-major)
- *   each patch → the CNN (encrypted: streamed one ciphertext per patch, or packed one patch per
- *   slot in throughput mode) → per-patch logits, decrypted on the client → aggregate per class
- *   (max by default, mean available)
+ *   each patch → the CNN (encrypted: streamed one ciphertext per patch on the latency plan, or
+ *   packed: all patches' conv windows side by side, window-packed.ts) → per-patch logits,
+ *   decrypted on the client → aggregate per class (max by default, mean available)
  * ```
  *
  * Browser-capable: no Node built-ins. Pixels are raw (e.g. 0…255) in CHW order, as the model's
@@ -195,25 +197,36 @@ export function classifyTilesStreamed(
 }
 
 /**
- * Packed (throughput plan): one patch per slot, one ciphertext per input feature — no Galois keys,
- * and the cost is that of one batch whatever the number of patches (≤ slots).
+ * Packed (window-packed layout, window-packed.ts): up to `server.plan.patches` patches per request —
+ * the client lays every patch's conv windows side by side (one ciphertext per kernel element, or
+ * `copies` per ciphertext), the server runs the conv, x² and the dense layer without rotating
+ * across windows, and the client sums each patch's windows after decryption. More patches than the
+ * plan packs go in several requests. `server` is the server side (in-process here; over HTTP the
+ * same three steps: {@link encryptWindowInputs}, `run`, {@link decryptWindowOutputs}).
  */
 export function classifyTilesPacked(
   ctx: HeContext,
   keys: KeySet,
-  plan: BatchPlan,
+  server: WindowPackedServer,
   patches: readonly ArrayLike<number>[],
   how: TileAggregation = 'max',
 ): TileResult {
-  const cts = encryptBatch(ctx, keys, plan, patches);
-  let outs: ReturnType<typeof runBatch> = [];
-  try {
-    outs = runBatch(ctx, keys, plan, cts, { batch: patches.length });
-    const perPatch = decryptBatch(keys, outs, patches.length, plan);
-    return { perPatch, aggregate: aggregateLogits(perPatch, how) };
-  } finally {
-    for (const c of [...cts, ...outs]) c[Symbol.dispose]();
+  if (patches.length === 0) throw new NnError('NN_INVALID_ARGUMENT', 'cannot classify tiles: no patches');
+  const { plan } = server;
+  const layout = windowPackedLayout(plan);
+  const perPatch: Float64Array[] = [];
+  for (let start = 0; start < patches.length; start += plan.patches) {
+    const chunk = patches.slice(start, start + plan.patches);
+    const cts = encryptWindowInputs(ctx, keys, layout, chunk);
+    let outs: Ciphertext[] = [];
+    try {
+      outs = server.run(cts);
+      perPatch.push(...decryptWindowOutputs(keys, layout, outs, chunk.length));
+    } finally {
+      for (const c of [...cts, ...outs]) c[Symbol.dispose]();
+    }
   }
+  return { perPatch, aggregate: aggregateLogits(perPatch, how) };
 }
 
 /** Bilinear resize of a CHW image (pixel centres aligned), for fitting an image to a grid. */

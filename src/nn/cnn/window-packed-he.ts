@@ -1,0 +1,388 @@
+import type { HeContext } from '../../he/context.ts';
+import { decrypt, encryptSymmetric, encryptSymmetricSeeded } from '../../he/crypt.ts';
+import { decodeSlots, encodeSlots } from '../../he/encoder.ts';
+import { Evaluator } from '../../he/evaluator.ts';
+import { createFloodMask } from '../../he/flood-mask.ts';
+import type { Ciphertext, Plaintext } from '../../he/handles.ts';
+import type { EvaluationKeys, KeySet } from '../../he/keys.ts';
+import { NnError } from '../errors.ts';
+import { packWindowInputs, type WindowPackedLayout, type WindowPackedPlan } from './window-packed.ts';
+
+/**
+ * Encryption, server program and decryption of the window-packed layout (see window-packed.ts).
+ * Browser-capable: randomness from `crypto.getRandomValues`.
+ */
+
+function checkContext(ctx: HeContext, plan: WindowPackedLayout, op: string): void {
+  const want = plan.chain.literal;
+  const p = ctx.params;
+  if (
+    p.polyModulusDegree !== want.polyModulusDegree ||
+    p.coeffModulusBits.length !== want.coeffModulusBits.length ||
+    p.coeffModulusBits.some((b, i) => b !== want.coeffModulusBits[i])
+  ) {
+    throw new NnError(
+      'NN_INVALID_ARGUMENT',
+      `cannot ${op}: context N=${p.polyModulusDegree} [${p.coeffModulusBits.join(',')}] is not the plan's N=${want.polyModulusDegree} [${want.coeffModulusBits.join(',')}]`,
+    );
+  }
+}
+
+function encodeInputs(
+  ctx: HeContext,
+  plan: WindowPackedLayout,
+  patches: readonly ArrayLike<number>[],
+): Plaintext[] {
+  checkContext(ctx, plan, 'encrypt windows');
+  const period = plan.block * plan.copies;
+  return packWindowInputs(plan, patches).map((v) =>
+    encodeSlots(ctx, v, { period, scale: 2 ** plan.chain.inputScaleBits }),
+  );
+}
+
+/** Client: preprocess, lay out and encrypt a set of patches (caller disposes the ciphertexts). */
+export function encryptWindowInputs(
+  ctx: HeContext,
+  keys: KeySet,
+  plan: WindowPackedLayout,
+  patches: readonly ArrayLike<number>[],
+): Ciphertext[] {
+  const pts = encodeInputs(ctx, plan, patches);
+  try {
+    return pts.map((pt) => encryptSymmetric(keys, pt));
+  } finally {
+    for (const pt of pts) pt[Symbol.dispose]();
+  }
+}
+
+/** Client: the same as seeded serializations (what is uploaded: half the size). */
+export function encryptWindowInputsSeeded(
+  ctx: HeContext,
+  keys: KeySet,
+  plan: WindowPackedLayout,
+  patches: readonly ArrayLike<number>[],
+): Uint8Array[] {
+  const pts = encodeInputs(ctx, plan, patches);
+  try {
+    return pts.map((pt) => encryptSymmetricSeeded(keys, pt));
+  } finally {
+    for (const pt of pts) pt[Symbol.dispose]();
+  }
+}
+
+/** Client: decrypts the output ciphertexts and sums each patch's windows → per-patch logits. */
+export function decryptWindowOutputs(
+  keys: KeySet,
+  plan: WindowPackedLayout,
+  outs: readonly Ciphertext[],
+  count: number,
+): Float64Array[] {
+  if (outs.length !== plan.outputs) {
+    throw new NnError(
+      'NN_SHAPE_MISMATCH',
+      `cannot decrypt windows: ${outs.length} ciphertexts, plan has ${plan.outputs}`,
+    );
+  }
+  if (!Number.isSafeInteger(count) || count < 1 || count > plan.patches) {
+    throw new NnError(
+      'NN_INVALID_ARGUMENT',
+      `cannot decrypt windows: count ${count} not in 1…${plan.patches}`,
+    );
+  }
+  const { block: S, copies, windows: nw } = plan;
+  const logits = Array.from({ length: count }, () => new Float64Array(plan.classes));
+  outs.forEach((ct, o) => {
+    using pt = decrypt(keys, ct);
+    const v = decodeSlots(pt, S * copies);
+    for (let j = 0; j < copies; j++) {
+      const k = o * copies + j;
+      if (k >= plan.classes) break;
+      for (let p = 0; p < count; p++) {
+        let s = 0;
+        for (let w = 0; w < nw; w++) s += v[j * S + p * nw + w];
+        logits[p][k] = s;
+      }
+    }
+  });
+  return logits;
+}
+
+/** Uniform reals in [−r, r] from a CSPRNG (53-bit resolution). */
+function uniforms(count: number, r: number): Float64Array {
+  const words = new Uint32Array(2 * count);
+  for (let off = 0; off < words.length; off += 16384)
+    crypto.getRandomValues(words.subarray(off, Math.min(words.length, off + 16384)));
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    const u = ((words[2 * i] >>> 5) * 67108864 + (words[2 * i + 1] >>> 6)) / 2 ** 53;
+    out[i] = (2 * u - 1) * r;
+  }
+  return out;
+}
+
+/**
+ * Server side of a window-packed plan: plaintext weights encoded once (conv: C_out × inputs vectors
+ * at the top level; dense: outputs × C_out vectors at level 1), then {@link run} per request.
+ * Dispose when done.
+ */
+export class WindowPackedServer {
+  readonly plan: WindowPackedPlan;
+  readonly #ctx: HeContext;
+  readonly #keys: EvaluationKeys;
+  readonly #ev: Evaluator;
+  readonly #conv: Plaintext[][];
+  readonly #convBias: Plaintext[];
+  readonly #dense: Plaintext[][];
+
+  constructor(ctx: HeContext, keys: EvaluationKeys, plan: WindowPackedPlan) {
+    checkContext(ctx, plan, 'create window-packed server');
+    if (keys.context.params.fingerprint !== ctx.params.fingerprint) {
+      throw new NnError(
+        'NN_INVALID_ARGUMENT',
+        'cannot create window-packed server: keys belong to another context',
+      );
+    }
+    this.plan = plan;
+    this.#ctx = ctx;
+    this.#keys = keys;
+    this.#ev = new Evaluator(ctx, keys);
+    const { block: S, copies, windows: nw, channels: C, elements: E } = plan;
+    const period = S * copies;
+    const top = ctx.maxLevel;
+    if (top !== 3)
+      throw new NnError(
+        'NN_INVALID_ARGUMENT',
+        `cannot create window-packed server: ${top + 1} data primes, 4 expected`,
+      );
+    const qConv = Number(ctx.level(top).primes.at(-1)!);
+    const qSq = Number(ctx.level(top - 1).primes.at(-1)!);
+    const used = plan.patches * nw;
+    this.#conv = [];
+    this.#dense = [];
+    this.#convBias = [];
+    try {
+      for (let c = 0; c < C; c++) {
+        const row: Plaintext[] = [];
+        this.#conv.push(row);
+        for (let i = 0; i < plan.inputs; i++) {
+          const v = new Float64Array(period);
+          for (let j = 0; j < copies; j++) {
+            const e = i * copies + j;
+            if (e < E) v.fill(plan.convWeight[c * E + e], j * S, j * S + used);
+          }
+          row.push(encodeSlots(ctx, v, { period, level: top, scale: qConv }));
+        }
+        this.#convBias.push(
+          encodeSlots(ctx, [plan.convBias[c]], {
+            period: 1,
+            level: top - 1,
+            scale: 2 ** plan.chain.inputScaleBits,
+          }),
+        );
+      }
+      const hScale = 2 ** (2 * plan.chain.inputScaleBits) / qSq;
+      const denseScale = 2 ** plan.chain.outputScaleBits / hScale;
+      for (let o = 0; o < plan.outputs; o++) {
+        const row: Plaintext[] = [];
+        this.#dense.push(row);
+        for (let c = 0; c < C; c++) {
+          const v = new Float64Array(period);
+          for (let j = 0; j < copies; j++) {
+            const k = o * copies + j;
+            if (k >= plan.classes) break;
+            const wk = plan.head.subarray(k * C * nw + c * nw, k * C * nw + (c + 1) * nw);
+            for (let p = 0; p < plan.patches; p++) v.set(wk, j * S + p * nw);
+          }
+          row.push(encodeSlots(ctx, v, { period, level: top - 2, scale: denseScale }));
+        }
+      }
+    } catch (e) {
+      this[Symbol.dispose]();
+      throw e;
+    }
+  }
+
+  /**
+   * @internal The program up to the dense layer: per output ciphertext the raw per-window partial
+   * products (no bias, no masks). Never return these to a client; {@link run} protects them.
+   */
+  _compute(inputs: readonly Ciphertext[]): Ciphertext[] {
+    const { plan } = this;
+    const ev = this.#ev;
+    if (inputs.length !== plan.inputs) {
+      throw new NnError(
+        'NN_SHAPE_MISMATCH',
+        `cannot run window-packed plan: ${inputs.length} ciphertexts, plan has ${plan.inputs}`,
+      );
+    }
+    const top = this.#ctx.maxLevel;
+    for (const [i, x] of inputs.entries()) {
+      if (
+        x.level !== top ||
+        x.size !== 2 ||
+        Math.abs(Math.log2(x.scale) - plan.chain.inputScaleBits) > 1e-9
+      ) {
+        throw new NnError(
+          'NN_INVALID_ARGUMENT',
+          `cannot run window-packed plan: input ${i} at level ${x.level}, scale 2^${Math.log2(x.scale).toFixed(3)}, size ${x.size}; plan says level ${top}, 2^${plan.chain.inputScaleBits}, 2`,
+        );
+      }
+    }
+    const hs: Ciphertext[] = [];
+    try {
+      for (let c = 0; c < plan.channels; c++) {
+        let acc: Ciphertext | undefined;
+        for (let i = 0; i < plan.inputs; i++) {
+          const p = ev.multiplyPlain(inputs[i], this.#conv[c][i]);
+          if (acc) {
+            const s = ev.add(acc, p);
+            acc[Symbol.dispose]();
+            p[Symbol.dispose]();
+            acc = s;
+          } else acc = p;
+        }
+        let u = ev.rescale(acc!);
+        acc![Symbol.dispose]();
+        for (const st of plan.galoisSteps) {
+          using r = ev.rotate(u, st);
+          const s = ev.add(u, r);
+          u[Symbol.dispose]();
+          u = s;
+        }
+        using ub = ev.addPlain(u, this.#convBias[c]);
+        u[Symbol.dispose]();
+        using sq = ev.square(ub);
+        using rl = ev.relinearize(sq);
+        hs.push(ev.rescale(rl));
+      }
+      const outs: Ciphertext[] = [];
+      for (let o = 0; o < plan.outputs; o++) {
+        let acc: Ciphertext | undefined;
+        for (let c = 0; c < plan.channels; c++) {
+          const p = ev.multiplyPlain(hs[c], this.#dense[o][c]);
+          if (acc) {
+            const s = ev.add(acc, p);
+            acc[Symbol.dispose]();
+            p[Symbol.dispose]();
+            acc = s;
+          } else acc = p;
+        }
+        outs.push(acc!);
+      }
+      return outs;
+    } finally {
+      for (const h of hs) h[Symbol.dispose]();
+    }
+  }
+
+  /**
+   * What a server adds to each output ciphertext, one per output, single-use: the class biases
+   * (window 0 of each patch) and, when the plan protects, a fresh zero-sum mask per (patch, class)
+   * over its windows (uniform in ±2^maskBits) inside a fresh public-key encryption of a Gaussian
+   * flood of width 2^floodSigmaBits — adding it re-randomizes (c0, c1), hides the per-window
+   * partial products and floods the weight-dependent noise. Masks do not depend on the query: a
+   * server can make them ahead of time, off the request path.
+   */
+  createMasks(): Ciphertext[] {
+    const { plan } = this;
+    const { block: S, copies, windows: nw } = plan;
+    const period = S * copies;
+    const R = 2 ** plan.maskBits;
+    const level = this.#ctx.maxLevel - 2;
+    const scale = 2 ** plan.chain.outputScaleBits;
+    const layout = { kind: 'slots', length: period, period } as const;
+    const masks: Ciphertext[] = [];
+    try {
+      for (let o = 0; o < plan.outputs; o++) {
+        const v = new Float64Array(period);
+        for (let j = 0; j < copies; j++) {
+          const k = o * copies + j;
+          if (k >= plan.classes) break;
+          for (let p = 0; p < plan.patches; p++) {
+            const off = j * S + p * nw;
+            if (plan.protect) {
+              const m = uniforms(nw - 1, R);
+              let sum = 0;
+              for (let w = 0; w < nw - 1; w++) {
+                v[off + w] = m[w];
+                sum += m[w];
+              }
+              v[off + nw - 1] = -sum;
+            }
+            v[off] += plan.headBias[k];
+          }
+        }
+        using pt = encodeSlots(this.#ctx, v, { period, level, scale });
+        if (plan.protect) {
+          using flood = createFloodMask(this.#keys, {
+            level,
+            scale,
+            layout,
+            sigma: 2 ** plan.floodSigmaBits,
+          });
+          masks.push(this.#ev.addPlain(flood, pt));
+        } else {
+          // Unprotected (tests, benchmarks): a transparent carrier is not allowed, so encrypt the
+          // biases with a zero flood of width 1.
+          using flood = createFloodMask(this.#keys, { level, scale, layout, sigma: 1 });
+          masks.push(this.#ev.addPlain(flood, pt));
+        }
+      }
+      return masks;
+    } catch (e) {
+      for (const m of masks) m[Symbol.dispose]();
+      throw e;
+    }
+  }
+
+  /** @internal Adds one mask per output (made here unless given; given masks are consumed). Consumes `outs`. */
+  _finish(outs: Ciphertext[], masks?: Ciphertext[]): Ciphertext[] {
+    const result: Ciphertext[] = [];
+    let ms: Ciphertext[] = masks ?? [];
+    try {
+      if (masks === undefined) ms = this.createMasks();
+      if (ms.length !== outs.length) {
+        throw new NnError(
+          'NN_INVALID_ARGUMENT',
+          `cannot protect windows: ${ms.length} masks for ${outs.length} outputs`,
+        );
+      }
+      for (const [o, z] of outs.entries()) {
+        const m = ms[o];
+        if (m.disposed) {
+          throw new NnError(
+            'NN_INVALID_ARGUMENT',
+            'cannot protect windows: a mask was already used (masks are single-use)',
+          );
+        }
+        if (m.level !== z.level || Math.abs(m.scale / z.scale - 1) > 1e-9) {
+          throw new NnError(
+            'NN_INVALID_ARGUMENT',
+            `cannot protect windows: mask at level ${m.level}, scale 2^${Math.log2(m.scale).toFixed(3)}; output at ${z.level}, 2^${Math.log2(z.scale).toFixed(3)}`,
+          );
+        }
+        using tagged = m.withLayout(z.layout);
+        result.push(this.#ev.add(z, tagged));
+      }
+      return result;
+    } catch (e) {
+      for (const r of result) r[Symbol.dispose]();
+      throw e;
+    } finally {
+      for (const z of outs) z[Symbol.dispose]();
+      for (const m of ms) m[Symbol.dispose]();
+    }
+  }
+
+  /**
+   * One request: the encrypted window-packed inputs → the protected output ciphertexts (caller
+   * disposes). `masks` from {@link createMasks} (consumed) move the mask cost off the request path.
+   */
+  run(inputs: readonly Ciphertext[], masks?: Ciphertext[]): Ciphertext[] {
+    return this._finish(this._compute(inputs), masks);
+  }
+
+  [Symbol.dispose](): void {
+    for (const p of [...this.#conv.flat(), ...this.#convBias, ...this.#dense.flat()]) p[Symbol.dispose]();
+  }
+}
