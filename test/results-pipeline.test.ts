@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -7,41 +7,43 @@ import { test } from 'node:test';
 
 const root = resolve(import.meta.dirname, '..');
 
-// CI runs a tiny subset only; the committed docs/results.* come from the full command.
-test('results pipeline: tiny MNIST subset writes results.md, results.json and the scale plots', () => {
+// CI runs a tiny subset only (latency plan, unprotected, N=8192: seconds); the committed docs/results.*
+// come from the full command (`npm run results`: throughput mode, protected, full test splits).
+test('results pipeline: 3 MNIST images write results.md, results.json (issue schema, floors) and the scale plots', () => {
   const out = mkdtempSync(join(tmpdir(), 'blinddx-results-'));
   try {
-    execFileSync(
+    const run = spawnSync(
       process.execPath,
       [
         'src/nn/cnn/results.node.ts',
-        ...['--n', '3', '--models', 'mnist-tenseal,sweep', '--sweep-sim', '10', '--sweep-enc', '1'],
-        ...['--sweep-bits', '26', '--protect', 'off', '--out', out],
+        ...['--rows', 'mnist-tenseal,sweep', '--n', '3', '--latency-images', '1', '--mode', 'latency'],
+        ...['--protect', 'off', '--sweep-sim', '10', '--sweep-enc', '1', '--sweep-bits', '26', '--out', out],
       ],
-      { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
+      { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' },
     );
+    assert.equal(run.status, 0, run.stderr);
+    const stderr = run.stderr;
+    assert.match(stderr, /mnist-tenseal on 3 of 10000 MNIST/);
     const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
     assert.equal(json.rows.length, 1);
     const row = json.rows[0];
-    for (const k of [
-      'dataset',
-      'n',
-      'plainAcc',
-      'encAcc',
-      'agreement',
-      'msPerImage',
-      'bytesUp',
-      'bytesDown',
-      'galoisKeyBytes',
-    ])
+    for (const k of ['dataset', 'n', 'plainAcc', 'encAcc', 'agreement', 'msPerImage', 'bytesUp', 'bytesDown'])
       assert.ok(k in row, k);
+    assert.ok('galoisKeyBytes' in row);
     assert.equal(row.dataset, 'MNIST');
     assert.equal(row.n, 3);
     assert.equal(row.agreement, 1);
-    assert.ok(row.bytesUp > 0 && row.bytesDown > 0 && row.galoisKeyBytes > 0);
+    assert.equal(row.encrypted.mode, 'latency');
+    assert.equal(row.encrypted.protected, false);
+    assert.ok(row.bytesUp > 0 && row.bytesDown > 0 && row.galoisKeyBytes > 0 && row.msPerImage > 0);
+    // 3 images is below the ≥ 1,000 floor: the table must say so.
+    assert.equal(row.floors.find((f: { floor: string }) => f.floor.startsWith('test images')).met, false);
+    const md = readFileSync(join(out, 'results.md'), 'utf8');
+    assert.match(md, /\| MNIST \| mnist-tenseal \| 3 of 10,000 \(seed 1\) \|/);
+    assert.match(md, /npm run results/);
     assert.match(
-      readFileSync(join(out, 'results.md'), 'utf8'),
-      /\| MNIST \| mnist-tenseal \| unprotected \| 3 of 10000/,
+      md,
+      /\| MNIST \| mnist-tenseal \| test images: full split, or a seeded subset ≥ 1,000 \| 3 of 10,000 \| ✗ \|/,
     );
     assert.ok(existsSync(join(out, 'results-mnist-accuracy.svg')));
     assert.ok(existsSync(join(out, 'results-mnist-time.svg')));

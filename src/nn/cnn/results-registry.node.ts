@@ -1,0 +1,84 @@
+import { loadCifar10Jpeg } from '../data/cifar10.node.ts';
+import type { ImageDataset } from '../data/dataset.ts';
+import { loadIdxDataset } from '../data/idx.node.ts';
+import { loadKmnistSplit } from '../data/kmnist-split.node.ts';
+import { loadMedMnist } from '../data/medmnist.node.ts';
+import { NnError } from '../errors.ts';
+
+/**
+ * The evaluation sets the results pipeline and `blinddx eval` know, by name: each loads the test
+ * split a model is scored on, and says in words what that split is.
+ */
+export interface EvalSet {
+  /** Dataset name as the tables print it (the issue-7 floors are keyed by it). */
+  readonly dataset: string;
+  /** What the split is, for the notes ("official test split", "held-out 2,000 of …"). */
+  readonly split: string;
+  readonly load: () => ImageDataset;
+}
+
+export const EVAL_SETS: Readonly<Record<string, EvalSet>> = {
+  mnist: { dataset: 'MNIST', split: 'official test split', load: () => loadIdxDataset('mnist', 'test') },
+  'fashion-mnist': {
+    dataset: 'Fashion-MNIST',
+    split: 'official test split',
+    load: () => loadIdxDataset('fashion-mnist', 'test'),
+  },
+  kmnist: {
+    dataset: 'KMNIST',
+    split: 'held-out 2,000 of the 10,000-image test split (loadKmnistSplit, Rng(1))',
+    load: () => loadKmnistSplit('test'),
+  },
+  pneumoniamnist: {
+    dataset: 'PneumoniaMNIST',
+    split: 'official test split',
+    load: () => loadMedMnist('pneumoniamnist', 'test'),
+  },
+  breastmnist: {
+    dataset: 'BreastMNIST',
+    split: 'official test split',
+    load: () => loadMedMnist('breastmnist', 'test'),
+  },
+  cifar10: { dataset: 'CIFAR-10', split: 'official test split', load: () => loadCifar10Jpeg('test') },
+};
+
+/** Looks an evaluation set up by name; the error lists the known names. */
+export function evalSet(name: string): EvalSet {
+  const s = EVAL_SETS[name];
+  if (s === undefined) {
+    throw new NnError(
+      'NN_INVALID_ARGUMENT',
+      `unknown dataset "${name}": known ${Object.keys(EVAL_SETS).join(', ')}`,
+    );
+  }
+  return s;
+}
+
+/**
+ * One row of docs/results.md: a model directory under models/ scored on an evaluation set. `n`
+ * absent = the full test split; else a seeded subset (`seed`) of n images, for sets whose full
+ * encrypted run would take over an hour.
+ */
+export interface ResultsRow {
+  readonly model: string;
+  readonly set: string;
+  readonly n?: number;
+  readonly seed?: number;
+  /** Images timed in the protected latency plan (median reported); default 5. */
+  readonly latencyImages?: number;
+}
+
+/** The rows the pipeline regenerates, in table order. A new model or dataset is one line here. */
+export const RESULTS_ROWS: readonly ResultsRow[] = [
+  { model: 'mnist-tenseal', set: 'mnist' },
+  { model: 'mnist-2conv', set: 'mnist' },
+  { model: 'fashion-tenseal', set: 'fashion-mnist' },
+  { model: 'kmnist-tenseal', set: 'kmnist' },
+  { model: 'pneumonia-tenseal', set: 'pneumoniamnist' },
+  { model: 'breast-tenseal', set: 'breastmnist' },
+];
+
+/** The evaluation set a model directory is registered with, if any (for `blinddx eval`). */
+export function registeredSet(model: string): string | undefined {
+  return RESULTS_ROWS.find((r) => r.model === model)?.set;
+}

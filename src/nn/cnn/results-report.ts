@@ -1,0 +1,204 @@
+/**
+ * The results tables: one measured row per (model, test set), the issue-7 floors checked against
+ * each row, and the Markdown / JSON renderings of docs/results.md and docs/results.json.
+ * Pure functions (no I/O), so they are tested directly.
+ */
+
+/** One measured row (kept as docs/results/<model>.json between runs). */
+export interface ResultRow {
+  readonly dataset: string;
+  readonly model: string;
+  /** What the test split is, in words. */
+  readonly split: string;
+  readonly n: number;
+  readonly testSize: number;
+  /** Seed of the subset shuffle (only meaningful when n < testSize). */
+  readonly seed: number;
+  readonly plainAcc: number;
+  readonly simN: number;
+  readonly simAcc: number;
+  readonly simAgreement: number;
+  /** Encrypted accuracy / agreement / error on all n images (throughput mode unless encMode says latency). */
+  readonly encAcc: number;
+  readonly agreement: number;
+  readonly maxAbsLogitDelta: number;
+  readonly encMode: 'throughput' | 'latency';
+  readonly encProtected: boolean;
+  readonly encParams: string;
+  readonly encMsPerImage: number;
+  readonly encBatches?: number;
+  readonly encBatchSize?: number;
+  readonly encBatchBytesUp?: number;
+  readonly encBatchBytesDown?: number;
+  /** Latency: median ms per image over latencyImages single images in the latency plan. */
+  readonly msPerImage: number;
+  readonly latencyImages: number;
+  readonly latencyImageMs: readonly number[];
+  readonly latencyProtected: boolean;
+  readonly latencyParams: string;
+  readonly latencyAgreement: number;
+  readonly latencyMaxAbsLogitDelta: number;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  readonly galoisKeys: number;
+  readonly galoisKeyBytes: number;
+  readonly relinKeyBytes: number;
+  readonly lambda?: number;
+  /** ISO time the row was measured and the wall time it took. */
+  readonly measuredAt: string;
+  readonly wallSeconds: number;
+}
+
+/** One issue-7 floor checked against one row. */
+export interface FloorCheck {
+  readonly floor: string;
+  readonly measured: string;
+  readonly met: boolean;
+}
+
+/** Encrypted accuracy floors of issue 7, by dataset name. */
+export const ACCURACY_FLOORS: Readonly<Record<string, number>> = {
+  MNIST: 0.985,
+  'Fashion-MNIST': 0.88,
+  'CIFAR-10': 0.7,
+  PneumoniaMNIST: 0.85,
+  BreastMNIST: 0.83,
+};
+
+/** Single-image latency floors of issue 7 (ms), by dataset name. */
+export const LATENCY_FLOORS_MS: Readonly<Record<string, number>> = { MNIST: 1000, 'CIFAR-10': 60000 };
+
+const EPS = 1e-9;
+export const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+const int = (v: number) => v.toLocaleString('en-US');
+
+/** The floors that apply to a row, each with the measured value and whether it is met. */
+export function floorChecks(r: ResultRow): FloorCheck[] {
+  const out: FloorCheck[] = [
+    {
+      floor: 'test images: full split, or a seeded subset ≥ 1,000',
+      measured: r.n === r.testSize ? `full (${int(r.n)})` : `${int(r.n)} of ${int(r.testSize)}`,
+      met: r.n === r.testSize || r.n >= 1000,
+    },
+    {
+      floor: 'encrypted vs plaintext agreement ≥ 99.5%',
+      measured: pct(r.agreement),
+      met: r.agreement >= 0.995 - EPS,
+    },
+    {
+      floor: 'accuracy drop ≤ 0.5 points',
+      measured: `${(100 * (r.plainAcc - r.encAcc)).toFixed(2)} pt`,
+      met: r.plainAcc - r.encAcc <= 0.005 + EPS,
+    },
+  ];
+  const acc = ACCURACY_FLOORS[r.dataset];
+  if (acc !== undefined)
+    out.push({
+      floor: `encrypted accuracy ≥ ${(100 * acc).toFixed(1)}%`,
+      measured: pct(r.encAcc),
+      met: r.encAcc >= acc - EPS,
+    });
+  const lat = LATENCY_FLOORS_MS[r.dataset];
+  if (lat !== undefined)
+    out.push({
+      floor: `latency per image ≤ ${lat / 1000} s (protected, served plan)`,
+      measured: `${(r.msPerImage / 1000).toFixed(3)} s${r.latencyProtected ? '' : ' (unprotected plan)'}`,
+      met: r.latencyProtected && r.msPerImage <= lat,
+    });
+  return out;
+}
+
+/** `docs/results.json`: the issue's schema (dataset, n, plainAcc, encAcc, agreement, msPerImage, bytes, Galois key bytes) plus detail. */
+export function resultsJson(
+  rows: readonly ResultRow[],
+  command: string,
+  extra: Record<string, unknown> = {},
+) {
+  return {
+    command,
+    rows: rows.map((r) => ({
+      dataset: r.dataset,
+      n: r.n,
+      plainAcc: r.plainAcc,
+      encAcc: r.encAcc,
+      agreement: r.agreement,
+      msPerImage: Number(r.msPerImage.toFixed(1)),
+      bytesUp: r.bytesUp,
+      bytesDown: r.bytesDown,
+      galoisKeyBytes: r.galoisKeyBytes,
+      model: r.model,
+      split: r.split,
+      testSize: r.testSize,
+      subset:
+        r.n < r.testSize
+          ? `seed ${r.seed}: first ${r.n} of a shuffle of the ${r.testSize} test images`
+          : 'full',
+      simN: r.simN,
+      simAcc: r.simAcc,
+      simAgreement: r.simAgreement,
+      maxAbsLogitDelta: r.maxAbsLogitDelta,
+      encrypted: {
+        mode: r.encMode,
+        protected: r.encProtected,
+        params: r.encParams,
+        msPerImage: Number(r.encMsPerImage.toFixed(2)),
+        ...(r.encBatches !== undefined ? { batches: r.encBatches, batchSize: r.encBatchSize } : {}),
+        ...(r.encBatchBytesUp !== undefined
+          ? { batchBytesUp: r.encBatchBytesUp, batchBytesDown: r.encBatchBytesDown }
+          : {}),
+      },
+      latency: {
+        images: r.latencyImages,
+        medianMs: Number(r.msPerImage.toFixed(1)),
+        imageMs: r.latencyImageMs.map((v) => Number(v.toFixed(1))),
+        protected: r.latencyProtected,
+        params: r.latencyParams,
+        agreement: r.latencyAgreement,
+        maxAbsLogitDelta: r.latencyMaxAbsLogitDelta,
+        galoisKeys: r.galoisKeys,
+        relinKeyBytes: r.relinKeyBytes,
+        ...(r.lambda !== undefined ? { lambda: Number(r.lambda.toFixed(1)) } : {}),
+      },
+      floors: floorChecks(r),
+      measuredAt: r.measuredAt,
+      wallSeconds: r.wallSeconds,
+    })),
+    ...extra,
+  };
+}
+
+const kib = (b: number) => `${int(Math.round(b / 1024))} KiB`;
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+/** The main table and the floors table, as Markdown lines. */
+export function resultsTables(rows: readonly ResultRow[]): string[] {
+  const main = [
+    '| dataset | model | test images | plaintext acc | simulated acc (n) | encrypted acc | agreement | drop | max abs Δlogit | encrypted run | latency / image | bytes up / down | Galois keys | floors |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => {
+      const checks = floorChecks(r);
+      const met = checks.filter((c) => c.met).length;
+      const enc = `${r.encMode}, ${r.encProtected ? 'protected' : 'unprotected'}, ${r.encParams}${r.encBatches !== undefined ? `, ${r.encBatches}×${int(r.encBatchSize ?? 0)} images` : ''}, ${r.encMsPerImage.toFixed(1)} ms/image`;
+      const lat = `${int(Math.round(r.msPerImage))} ms (median of ${r.latencyImages}, ${r.latencyProtected ? 'protected' : 'unprotected'}, ${r.latencyParams})`;
+      return `| ${r.dataset} | ${r.model} | ${r.n === r.testSize ? `full ${int(r.n)}` : `${int(r.n)} of ${int(r.testSize)} (seed ${r.seed})`} | ${pct(r.plainAcc)} | ${pct(r.simAcc)} (${int(r.simN)}) | ${pct(r.encAcc)} | ${pct(r.agreement)} | ${(100 * (r.plainAcc - r.encAcc)).toFixed(2)} pt | ${r.maxAbsLogitDelta.toExponential(1)} | ${enc} | ${lat} | ${kib(r.bytesUp)} / ${kib(r.bytesDown)} | ${r.galoisKeys}, ${mib(r.galoisKeyBytes)} | ${met === checks.length ? '✓' : '✗'} ${met}/${checks.length} |`;
+    }),
+  ];
+  const floors = [
+    '| dataset | model | floor (issue 7) | measured | met |',
+    '|---|---|---|---|---|',
+    ...rows.flatMap((r) =>
+      floorChecks(r).map(
+        (c) => `| ${r.dataset} | ${r.model} | ${c.floor} | ${c.measured} | ${c.met ? '✓' : '✗'} |`,
+      ),
+    ),
+  ];
+  return [...main, '', '### Floors', '', ...floors];
+}
+
+/** Floors that apply to a dataset but have no row at all (e.g. a model that does not exist yet). */
+export function missingFloorRows(rows: readonly ResultRow[]): string[] {
+  const have = new Set(rows.map((r) => r.dataset));
+  return [...new Set([...Object.keys(ACCURACY_FLOORS), ...Object.keys(LATENCY_FLOORS_MS)])].filter(
+    (d) => !have.has(d),
+  );
+}
