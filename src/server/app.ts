@@ -90,7 +90,16 @@ export async function buildApp(config: ServerConfig, deps: AppDeps): Promise<Fas
       if (hit !== undefined) return hit;
       const m = await deps.store.getKeyMaterial(orgId, digest);
       if (m !== null) {
-        if (materialCache.size >= 8) materialCache.delete(materialCache.keys().next().value!);
+        // At most 8 entries and 192 MiB: an encrypted CNN's keys alone are ~90 MB.
+        const size = (x: KeyMaterial) =>
+          x.publicKey.length + (x.relinKeys?.length ?? 0) + (x.galoisKeys?.length ?? 0);
+        let total = size(m);
+        for (const v of materialCache.values()) total += size(v);
+        while (materialCache.size > 0 && (materialCache.size >= 8 || total > 192 * 1024 * 1024)) {
+          const oldest = materialCache.keys().next().value!;
+          total -= size(materialCache.get(oldest)!);
+          materialCache.delete(oldest);
+        }
         materialCache.set(k, m);
       }
       return m;
