@@ -1,27 +1,46 @@
 // Tiled flow cost: a 224×224×3 image cut into 7×7 patches of 32×32×3, classified by a small colour
 // CNN (conv 3→4 4×4/4 → x² → dense 256→10, seeded random weights: cost does not depend on the
-// weights) — one patch alone (latency plan), 49 streamed (latency plan, one ciphertext each) and
-// packed (throughput mode, one patch per slot) for 1 and 49 patches. Heavy-ish (≈1 min): run by
-// hand, never from `npm test`.
+// weights). Rows, each end to end over the wire format (client: seeded encryption → server: load,
+// run, protect, save → client: load, decrypt):
+// - one patch on the protected latency plan (the served path) and all patches streamed on it;
+// - the window-packed layout (window-packed.ts, protected) for all patches and for one patch.
+// Medians of repeated runs; server time with the protection masks made on the request path, and
+// without them (masks are query-independent and can be made ahead of time). Heavy-ish (≈1 min):
+// run by hand on a quiet machine, never from `npm test`.
 //
-//   node src/nn/cnn/tiles-bench.node.ts [--out docs/tiles-bench.json] [--grid 7x7]
+//   node src/nn/cnn/tiles-bench.node.ts [--out docs/tiles-bench.json] [--grid 7x7] [--reps 5]
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { HeContext } from '../../he/context.ts';
-import { encryptSymmetricSeeded, saveCiphertext } from '../../he/crypt.ts';
-import { encodeSlots } from '../../he/encoder.ts';
+import { decrypt, saveCiphertext } from '../../he/crypt.ts';
+import { decodeSlots } from '../../he/encoder.ts';
+import type { Ciphertext } from '../../he/handles.ts';
+import { loadCiphertext } from '../../he/hardened-load.ts';
 import { generateKeys } from '../../he/keys.ts';
+import type { Layout } from '../../he/layout.ts';
 import { Rng } from '../train/rng.ts';
-import { decryptBatch, encryptBatch, planBatch, runBatch } from './batch-executor.ts';
 import { decryptOutput, encryptInput, encryptInputSeeded } from './client.ts';
 import { EncryptedCnn } from './encrypted-executor.ts';
 import type { CnnModel } from './ir.ts';
 import { planCnn } from './planner.ts';
 import { aggregateLogits, classifyTilesPlain, cutTiles, parseGridSpec, planTileGrid } from './tiles.ts';
+import {
+  packWindowInputs,
+  planWindowPacked,
+  windowMaskLambda,
+  windowPackedLayout,
+  windowPackedPlain,
+} from './window-packed.ts';
+import { decryptWindowOutputs, encryptWindowInputsSeeded, WindowPackedServer } from './window-packed-he.ts';
 
 const { values } = parseArgs({
-  options: { out: { type: 'string' }, grid: { type: 'string', default: '7x7' } },
+  options: {
+    out: { type: 'string' },
+    grid: { type: 'string', default: '7x7' },
+    reps: { type: 'string', default: '5' },
+  },
 });
+const reps = Number(values.reps);
 const rng = new Rng(7);
 const randn = (n: number, s: number) => Array.from({ length: n }, () => rng.normal() * s);
 const model: CnnModel = {
@@ -61,111 +80,291 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
   return d;
 };
-const ms = (t: number) => Number((performance.now() - t).toFixed(1));
+const round = (v: number) => Number(v.toFixed(1));
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return round(s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2);
+};
 const log = (s: string) => process.stderr.write(`${s}\n`);
+const dispose = (cs: readonly Ciphertext[]) => {
+  for (const c of cs) c[Symbol.dispose]();
+};
 
-// Latency plan: one ciphertext per patch.
+interface Timing {
+  encryptMs: number;
+  serverMs: number;
+  maskMs: number;
+  decryptMs: number;
+  bytesUp: number;
+  bytesDown: number;
+  logits: Float64Array[];
+  /** Which patches the logits belong to. */
+  first: number;
+}
+interface Row {
+  readonly name: string;
+  readonly patches: number;
+  readonly params: string;
+  readonly galoisKeys: number;
+  readonly galoisKeyBytes: number;
+  readonly encryptMs: number;
+  /** Load + run + protect (masks made on the request path) + save. */
+  readonly serverMs: number;
+  /** Of which: making the protection masks (query-independent: can be made ahead of time). */
+  readonly maskMs: number;
+  readonly decryptMs: number;
+  readonly totalMs: number;
+  /** Total with masks made ahead of time. */
+  readonly totalPremaskedMs: number;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  readonly maxAbsAggregateError: number;
+}
+const summarize = (
+  name: string,
+  n: number,
+  params: string,
+  galois: { count: number; bytes: number },
+  runs: Timing[],
+): Row => {
+  const enc = median(runs.map((r) => r.encryptMs));
+  const srv = median(runs.map((r) => r.serverMs));
+  const mask = median(runs.map((r) => r.maskMs));
+  const dec = median(runs.map((r) => r.decryptMs));
+  const total = median(runs.map((r) => r.encryptMs + r.serverMs + r.decryptMs));
+  const pre = median(runs.map((r) => r.encryptMs + r.serverMs - r.maskMs + r.decryptMs));
+  const last = runs.at(-1)!;
+  const ref = want.perPatch.slice(last.first, last.first + n);
+  return {
+    name,
+    patches: n,
+    params,
+    galoisKeys: galois.count,
+    galoisKeyBytes: galois.bytes,
+    encryptMs: enc,
+    serverMs: srv,
+    maskMs: mask,
+    decryptMs: dec,
+    totalMs: total,
+    totalPremaskedMs: pre,
+    bytesUp: last.bytesUp,
+    bytesDown: last.bytesDown,
+    maxAbsAggregateError: maxDiff(aggregateLogits(last.logits), aggregateLogits(ref)),
+  };
+};
+
+// 1. Latency plan (protected, the served path): one ciphertext per patch.
 const plan = planCnn(model);
 const latency = await (async () => {
   using ctx = await HeContext.create(plan.client.params);
   using keys = generateKeys(ctx, { relin: plan.client.relin, galoisSteps: plan.client.galoisSteps });
   const material = keys.exportPublic();
   using cnn = new EncryptedCnn(ctx, keys, plan.server);
-  {
+  const inLayout: Layout = (() => {
     using ct = encryptInput(ctx, keys, plan.client, patches[0]);
     using _warm = cnn.infer(ct);
-  }
-  const per: number[] = [];
-  const server: number[] = [];
-  const logits: Float64Array[] = [];
-  let bytesUp = 0;
-  let bytesDown = 0;
-  const t0 = performance.now();
-  for (const p of patches) {
-    const t = performance.now();
-    bytesUp += encryptInputSeeded(ctx, keys, plan.client, p).length;
-    using ct = encryptInput(ctx, keys, plan.client, p);
-    const ts = performance.now();
-    using out = cnn.infer(ct);
-    server.push(ms(ts));
-    bytesDown += saveCiphertext(out).length;
-    logits.push(decryptOutput(keys, plan.client, out));
-    per.push(ms(t));
-  }
-  const total = ms(t0);
-  log(`latency: ${k} patches streamed in ${total} ms (${(total / k).toFixed(1)} ms/patch)`);
-  const sorted = [...server].sort((a, b) => a - b);
-  return {
-    params: `N=${plan.client.params.polyModulusDegree} [${plan.client.params.coeffModulusBits.join(',')}]`,
-    galoisKeys: plan.client.galoisSteps.length,
-    galoisKeyBytes: material.galoisKeys?.length ?? 0,
-    onePatchServerMs: sorted[Math.floor(sorted.length / 2)],
-    onePatchTotalMs: per.sort((a, b) => a - b)[Math.floor(per.length / 2)],
-    onePatchBytesUp: bytesUp / k,
-    onePatchBytesDown: bytesDown / k,
-    streamedTotalMs: total,
-    streamedBytesUp: bytesUp,
-    streamedBytesDown: bytesDown,
-    maxAbsAggregateError: maxDiff(aggregateLogits(logits), want.aggregate),
-  };
-})();
-
-// Throughput mode: one patch per slot.
-const batch = planBatch(model);
-const packed = await (async () => {
-  using ctx = await HeContext.create(batch.params.literal);
-  using keys = generateKeys(ctx, { relin: true });
-  const seeded = (() => {
-    using pt = encodeSlots(ctx, [0], { period: 1 });
-    return encryptSymmetricSeeded(keys, pt).length;
+    return ct.layout;
   })();
-  const rowsOut = [];
-  for (const set of [patches.slice(0, 1), patches]) {
+  const onePatch = (index: number): Timing => {
+    const p = patches[index];
     const t0 = performance.now();
-    const cts = encryptBatch(ctx, keys, batch, set);
-    const encryptMs = ms(t0);
+    const up = encryptInputSeeded(ctx, keys, plan.client, p);
     const t1 = performance.now();
-    const outs = runBatch(ctx, keys, batch, cts, { batch: set.length });
-    const serverMs = ms(t1);
-    const bytesDown = outs.reduce((a, c) => a + saveCiphertext(c).length, 0);
+    using ct = loadCiphertext(ctx, up, { layout: inLayout, level: ctx.maxLevel });
     const t2 = performance.now();
-    const logits = decryptBatch(keys, outs, set.length);
-    const decryptMs = ms(t2);
-    for (const c of [...cts, ...outs]) c[Symbol.dispose]();
-    const err = maxDiff(
-      aggregateLogits(logits),
-      set.length === k ? want.aggregate : aggregateLogits(want.perPatch.slice(0, 1)),
-    );
-    log(`packed ${set.length}: encrypt ${encryptMs} ms, server ${serverMs} ms, decrypt ${decryptMs} ms`);
-    rowsOut.push({
-      patches: set.length,
-      encryptMs,
-      serverMs,
-      decryptMs,
-      totalMs: Number((encryptMs + serverMs + decryptMs).toFixed(1)),
-      bytesUp: seeded * batch.inputs,
-      bytesDown,
-      maxAbsAggregateError: err,
-    });
-  }
-  return {
-    params: `N=${batch.params.literal.polyModulusDegree} [${batch.params.literal.coeffModulusBits.join(',')}]`,
-    galoisKeyBytes: 0,
-    rows: rowsOut,
+    using mask = cnn.createMask();
+    const t3 = performance.now();
+    using out = cnn.infer(ct, { mask });
+    const down = saveCiphertext(out);
+    const t4 = performance.now();
+    using back = loadCiphertext(ctx, down, { layout: out.layout, level: out.level, allowSeeded: false });
+    const logits = decryptOutput(keys, plan.client, back);
+    const t5 = performance.now();
+    return {
+      encryptMs: t1 - t0,
+      serverMs: t4 - t1,
+      maskMs: t3 - t2,
+      decryptMs: t5 - t4,
+      bytesUp: up.length,
+      bytesDown: down.length,
+      logits: [logits],
+      first: index,
+    };
   };
+  const galois = { count: plan.client.galoisSteps.length, bytes: material.galoisKeys?.length ?? 0 };
+  const params = `N=${plan.client.params.polyModulusDegree} [${plan.client.params.coeffModulusBits.join(',')}]`;
+  const one = Array.from({ length: reps }, (_, i) => onePatch(i % k));
+  const oneRow = summarize('latency plan, 1 patch', 1, params, galois, one);
+  log(`latency 1 patch: ${oneRow.totalMs} ms`);
+  const t0 = performance.now();
+  const all = patches.map((_, i) => onePatch(i));
+  const wall = performance.now() - t0;
+  const sum = (f: (t: Timing) => number) => round(all.reduce((a, t) => a + f(t), 0));
+  const streamed: Row = {
+    name: `latency plan, ${k} patches streamed`,
+    patches: k,
+    params,
+    galoisKeys: galois.count,
+    galoisKeyBytes: galois.bytes,
+    encryptMs: sum((t) => t.encryptMs),
+    serverMs: sum((t) => t.serverMs),
+    maskMs: sum((t) => t.maskMs),
+    decryptMs: sum((t) => t.decryptMs),
+    totalMs: round(wall),
+    totalPremaskedMs: round(wall - all.reduce((a, t) => a + t.maskMs, 0)),
+    bytesUp: all.reduce((a, t) => a + t.bytesUp, 0),
+    bytesDown: all.reduce((a, t) => a + t.bytesDown, 0),
+    maxAbsAggregateError: maxDiff(aggregateLogits(all.flatMap((t) => t.logits)), want.aggregate),
+  };
+  log(`latency ${k} streamed: ${streamed.totalMs} ms`);
+  return { oneRow, streamed };
 })();
 
+// 2. Window-packed (protected): all patches in one request, and one patch alone.
+const windowRun = async (n: number) => {
+  const wp = planWindowPacked(model, { patches: n });
+  const layout = windowPackedLayout(wp);
+  const set = patches.slice(0, n);
+  using ctx = await HeContext.create(wp.chain.literal);
+  using keys = generateKeys(ctx, { relin: true, galoisSteps: wp.galoisSteps });
+  const material = keys.exportPublic();
+  const ti = performance.now();
+  using server = new WindowPackedServer(ctx, keys, wp);
+  const serverInitMs = round(performance.now() - ti);
+  const period = wp.block * wp.copies;
+  const inLayout: Layout = { kind: 'slots', length: period, period };
+  const once = (): Timing => {
+    const t0 = performance.now();
+    const up = encryptWindowInputsSeeded(ctx, keys, layout, set);
+    const t1 = performance.now();
+    const cts = up.map((b) =>
+      loadCiphertext(ctx, b, { layout: inLayout, level: ctx.maxLevel, scale: 2 ** wp.chain.inputScaleBits }),
+    );
+    const t2 = performance.now();
+    const masks = server.createMasks();
+    const t3 = performance.now();
+    const outs = server.run(cts, masks);
+    const down = outs.map((c) => saveCiphertext(c));
+    const t4 = performance.now();
+    const back = down.map((b, i) =>
+      loadCiphertext(ctx, b, { layout: outs[i].layout, level: outs[i].level, allowSeeded: false }),
+    );
+    const logits = decryptWindowOutputs(keys, layout, back, n);
+    const t5 = performance.now();
+    dispose([...cts, ...outs, ...back]);
+    return {
+      encryptMs: t1 - t0,
+      serverMs: t4 - t1,
+      maskMs: t3 - t2,
+      decryptMs: t5 - t4,
+      bytesUp: up.reduce((a, b) => a + b.length, 0),
+      bytesDown: down.reduce((a, b) => a + b.length, 0),
+      logits,
+      first: 0,
+    };
+  };
+  once(); // warm-up
+  const runs = Array.from({ length: n === 1 ? reps : Math.max(3, Math.ceil(reps / 2)) }, once);
+  const params = `N=${wp.chain.literal.polyModulusDegree} [${wp.chain.literal.coeffModulusBits.join(',')}]`;
+  const row = summarize(
+    `window-packed, ${n} patch${n > 1 ? 'es' : ''}`,
+    n,
+    params,
+    {
+      count: wp.galoisSteps.length,
+      bytes: material.galoisKeys?.length ?? 0,
+    },
+    runs,
+  );
+  // λ of the flood: from the largest pre-flood slot error ε over all N/2 slots, λ = log2(2σ /
+  // (√2·ε·2^scale)). ε is the noise alone: the expected slots are recomputed in float64 from the
+  // plaintexts the client and the server actually encoded (their rounding is a fixed perturbation
+  // of the inputs and weights, not noise), through the same fold, square and products.
+  const twin = windowPackedPlain(wp, set);
+  let eps = 0;
+  {
+    const eff = server._effectiveWeights();
+    const xs = packWindowInputs(layout, set);
+    const hs = eff.conv.map((row, c) => {
+      const u = new Float64Array(period);
+      row.forEach((w, i) => {
+        for (let j = 0; j < period; j++) u[j] += xs[i][j] * w[j];
+      });
+      for (const st of wp.galoisSteps) {
+        const r = Float64Array.from(u, (_, j) => u[(j + st) % period]);
+        for (let j = 0; j < period; j++) u[j] += r[j];
+      }
+      return Float64Array.from(u, (v) => (v + eff.convBias[c]) ** 2);
+    });
+    const enc = encryptWindowInputsSeeded(ctx, keys, layout, set).map((b) =>
+      loadCiphertext(ctx, b, { layout: inLayout, level: ctx.maxLevel }),
+    );
+    const raw = server._compute(enc);
+    raw.forEach((c, o) => {
+      using pt = decrypt(keys, c);
+      const v = decodeSlots(pt, ctx.params.slots);
+      for (let i = 0; i < v.length; i++) {
+        const j = i % period;
+        let exp = 0;
+        for (let ch = 0; ch < wp.channels; ch++) exp += hs[ch][j] * eff.dense[o][ch][j];
+        eps = Math.max(eps, Math.abs(v[i] - exp));
+      }
+    });
+    dispose([...enc, ...raw]);
+  }
+  let zMax = 0;
+  for (const zs of twin.partials) for (const z of zs) for (const v of z) zMax = Math.max(zMax, Math.abs(v));
+  const lambdaFlood = wp.floodSigmaBits + 0.5 - wp.chain.outputScaleBits - Math.log2(eps);
+  log(`${row.name}: ${row.totalMs} ms (server init ${serverInitMs} ms)`);
+  return {
+    ...row,
+    serverInitMs,
+    layout: {
+      copies: wp.copies,
+      inputs: wp.inputs,
+      outputs: wp.outputs,
+      block: wp.block,
+      galoisSteps: wp.galoisSteps,
+      maskBits: wp.maskBits,
+      floodSigmaBits: wp.floodSigmaBits,
+      outputScaleBits: wp.chain.outputScaleBits,
+    },
+    preFloodMaxSlotError: eps,
+    lambdaFlood: Number(lambdaFlood.toFixed(1)),
+    maxAbsPartial: zMax,
+    lambdaMask: Number(windowMaskLambda(wp, zMax).toFixed(1)),
+  };
+};
+const packedAll = await windowRun(k);
+const packedOne = await windowRun(1);
+
+const one = latency.oneRow;
 const report = {
   model: 'colour-32 (conv 3→4 4×4/4 → x² → dense 256→10, seeded random weights)',
   image: `${image.height}×${image.width}×3`,
   patches: k,
-  latency,
-  packed,
+  reps,
+  rows: [one, latency.streamed, packedAll, packedOne],
   ratios: {
-    packedKOverPackedOne: packed.rows[1].totalMs / packed.rows[0].totalMs,
-    packedKOverLatencyOne: packed.rows[1].totalMs / latency.onePatchTotalMs,
-    streamedKOverLatencyOne: latency.streamedTotalMs / latency.onePatchTotalMs,
+    packedAllOverLatencyOne: packedAll.totalMs / one.totalMs,
+    packedAllOverLatencyOnePremasked: packedAll.totalPremaskedMs / one.totalPremaskedMs,
+    packedOneOverLatencyOne: packedOne.totalMs / one.totalMs,
+    streamedAllOverLatencyOne: latency.streamed.totalMs / one.totalMs,
   },
 };
-console.log(JSON.stringify(report, null, 2));
+const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
+const table = [
+  `tiles bench: ${report.model}, ${report.image} → ${k} patches, medians of ${reps} (packed ${k}: ≥3) runs`,
+  '',
+  `${'row'.padEnd(36)} ${'params'.padEnd(28)} ${'enc ms'.padStart(8)} ${'server'.padStart(8)} ${'(masks)'.padStart(8)} ${'dec ms'.padStart(7)} ${'total'.padStart(8)} ${'premask'.padStart(8)} ${'up'.padStart(10)} ${'down'.padStart(10)} ${'Galois'.padStart(10)} ${'max|err|'.padStart(9)}`,
+  ...report.rows.map(
+    (r) =>
+      `${r.name.padEnd(36)} ${r.params.padEnd(28)} ${String(r.encryptMs).padStart(8)} ${String(r.serverMs).padStart(8)} ${String(r.maskMs).padStart(8)} ${String(r.decryptMs).padStart(7)} ${String(r.totalMs).padStart(8)} ${String(r.totalPremaskedMs).padStart(8)} ${mb(r.bytesUp).padStart(10)} ${mb(r.bytesDown).padStart(10)} ${mb(r.galoisKeyBytes).padStart(10)} ${r.maxAbsAggregateError.toExponential(1).padStart(9)}`,
+  ),
+  '',
+  `${k} packed / 1 latency patch: ${report.ratios.packedAllOverLatencyOne.toFixed(2)}× end to end (floor ≤ 3×); ${report.ratios.packedAllOverLatencyOnePremasked.toFixed(2)}× with masks made ahead of time`,
+  `1 packed / 1 latency patch: ${report.ratios.packedOneOverLatencyOne.toFixed(2)}×;  ${k} streamed / 1 latency patch: ${report.ratios.streamedAllOverLatencyOne.toFixed(1)}×`,
+  `window-packed λ: flood ${packedAll.lambdaFlood} (pre-flood max slot error ${packedAll.preFloodMaxSlotError.toExponential(1)}), zero-sum masks ${packedAll.lambdaMask} (max |partial| ${packedAll.maxAbsPartial.toFixed(2)}, masks ±2^${packedAll.layout.maskBits})`,
+];
+console.log(table.join('\n'));
 if (values.out) writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);

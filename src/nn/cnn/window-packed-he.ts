@@ -122,7 +122,7 @@ function uniforms(count: number, r: number): Float64Array {
 
 /**
  * Server side of a window-packed plan: plaintext weights encoded once (conv: C_out × inputs vectors
- * at the top level; dense: outputs × C_out vectors at level 1), then {@link run} per request.
+ * at the top level; dense: outputs × C_out vectors at level 2), then {@link run} per request.
  * Dispose when done.
  */
 export class WindowPackedServer {
@@ -155,7 +155,7 @@ export class WindowPackedServer {
         `cannot create window-packed server: ${top + 1} data primes, 4 expected`,
       );
     const qConv = Number(ctx.level(top).primes.at(-1)!);
-    const qSq = Number(ctx.level(top - 1).primes.at(-1)!);
+    const qDense = Number(ctx.level(top - 1).primes.at(-1)!);
     const used = plan.patches * nw;
     this.#conv = [];
     this.#dense = [];
@@ -180,8 +180,8 @@ export class WindowPackedServer {
           }),
         );
       }
-      const hScale = 2 ** (2 * plan.chain.inputScaleBits) / qSq;
-      const denseScale = 2 ** plan.chain.outputScaleBits / hScale;
+      // h = u² at 2^(2·input); the products are rescaled by the level-2 prime to land at 2^output.
+      const denseScale = (2 ** plan.chain.outputScaleBits * qDense) / 2 ** (2 * plan.chain.inputScaleBits);
       for (let o = 0; o < plan.outputs; o++) {
         const row: Plaintext[] = [];
         this.#dense.push(row);
@@ -193,13 +193,28 @@ export class WindowPackedServer {
             const wk = plan.head.subarray(k * C * nw + c * nw, k * C * nw + (c + 1) * nw);
             for (let p = 0; p < plan.patches; p++) v.set(wk, j * S + p * nw);
           }
-          row.push(encodeSlots(ctx, v, { period, level: top - 2, scale: denseScale }));
+          row.push(encodeSlots(ctx, v, { period, level: top - 1, scale: denseScale }));
         }
       }
     } catch (e) {
       this[Symbol.dispose]();
       throw e;
     }
+  }
+
+  /**
+   * @internal The weights as the server's plaintexts actually carry them (decoded real parts, one
+   * period): what a measurement of the noise alone (excluding the encoding's rounding of the
+   * weights, a fixed perturbation of the weights themselves) compares against.
+   */
+  _effectiveWeights(): { conv: Float64Array[][]; convBias: number[]; dense: Float64Array[][] } {
+    const period = this.plan.block * this.plan.copies;
+    const dec = (p: Plaintext) => decodeSlots(p, period);
+    return {
+      conv: this.#conv.map((row) => row.map(dec)),
+      convBias: this.#convBias.map((p) => decodeSlots(p, 1)[0]),
+      dense: this.#dense.map((row) => row.map(dec)),
+    };
   }
 
   /**
@@ -241,19 +256,21 @@ export class WindowPackedServer {
             acc = s;
           } else acc = p;
         }
-        let u = ev.rescale(acc!);
-        acc![Symbol.dispose]();
+        // Fold the blocks before rescaling: a rotation's key-switching noise (~2^17 in slot units)
+        // is then relative to 2^100, not 2^50 (where it would dominate the weight-dependent noise).
         for (const st of plan.galoisSteps) {
-          using r = ev.rotate(u, st);
-          const s = ev.add(u, r);
-          u[Symbol.dispose]();
-          u = s;
+          using r = ev.rotate(acc!, st);
+          const s = ev.add(acc!, r);
+          acc![Symbol.dispose]();
+          acc = s;
         }
+        using u = ev.rescale(acc!);
+        acc![Symbol.dispose]();
         using ub = ev.addPlain(u, this.#convBias[c]);
-        u[Symbol.dispose]();
+        // No rescale here: rescaling at the square's scale would add rounding noise of ~2^11 at
+        // 2^40, the largest weight-dependent noise term; after the dense products it lands at 2^65.
         using sq = ev.square(ub);
-        using rl = ev.relinearize(sq);
-        hs.push(ev.rescale(rl));
+        hs.push(ev.relinearize(sq));
       }
       const outs: Ciphertext[] = [];
       for (let o = 0; o < plan.outputs; o++) {
@@ -267,7 +284,8 @@ export class WindowPackedServer {
             acc = s;
           } else acc = p;
         }
-        outs.push(acc!);
+        outs.push(ev.rescale(acc!));
+        acc![Symbol.dispose]();
       }
       return outs;
     } finally {

@@ -19,11 +19,13 @@ import { type CnnLayer, type CnnModel, modelShapes, windowOut } from './ir.ts';
  *
  * Server (no rotation when copies = 1):
  * 1. conv: per output channel c, Σ_i ct_i ⊙ W_{c,i} (block j of W_{c,i} = weight[c][i·copies + j]),
- *    rescale, then log2(copies) rotations by S·copies/2 … S add the blocks — every block then holds
- *    u_c(p, w); + bias (the activation's shift folded in);
- * 2. square, relinearize, rescale: h_c = (u_c + β)²;
+ *    then log2(copies) rotations by S·copies/2 … S add the blocks (before the rescale, where their
+ *    key-switching noise is negligible) — every block then holds u_c(p, w); rescale; + bias (the
+ *    activation's shift folded in);
+ * 2. square, relinearize: h_c = (u_c + β)² (not rescaled: see 3);
  * 3. dense, per output ciphertext o: z_o = Σ_c h_c ⊙ D_{o,c}, block j of D_{o,c} carrying class
- *    k = o·copies + j's weights for channel c at window w (repeated for every patch). No rescale.
+ *    k = o·copies + j's weights for channel c at window w (repeated for every patch); one rescale
+ *    (by the 60-bit prime) lands z_o at 2^outputScaleBits, where its rounding noise is negligible.
  * 4. protection: + bias of class k on window 0 of each patch, + a zero-sum mask per (patch, class)
  *    over the windows (uniform in ±2^maskBits), + a fresh Enc_pk(flood) (re-randomize + flood).
  *
@@ -127,8 +129,10 @@ const COST_PER_PRODUCT = 1.4;
 const COST_PER_ROTATION = 11;
 
 function chainFor(protect: boolean, slotsNeeded: number): WindowPackedChain {
-  // Protected: output at level 1 (q0·q1 = 120 bits) holds scale 2^65, the 2^32 masks and the logit
-  // range; the square's 60-bit prime brings 2^100 back to 2^40 so the dense plaintexts get 2^25.
+  // Protected: input 2^50, conv plaintexts at the 50-bit prime (rescaled back to 2^50), h = u² at
+  // 2^100, dense plaintexts at 2^25, the products rescaled by a 60-bit prime to 2^65 at level 1
+  // (q0·q1 = 120 bits: the scale, the 2^32 masks and the logit range). 2^65 is the largest output
+  // scale whose flood for a 2^−11 logit stays within createFloodMask's σ ≤ 2^45.
   // Unprotected: a smaller chain that fits N=8192.
   const bits = protect ? [60, 60, 60, 50, 60] : [40, 40, 40, 35, 60];
   const inputScaleBits = protect ? 50 : 35;
