@@ -7,7 +7,7 @@ import { parseGridSpec, type TileAggregation } from '../../../nn/cnn/tiles.ts';
 import type { CliCommand } from '../command.ts';
 import { REMOTE_TILE_OPTIONS, runTilesRemote } from './tiles-remote.ts';
 
-const usage = `usage: blinddx tiles <image> --model <name|dir> [--grid RxC] [--packed] [--aggregate max|mean] [--json]
+const usage = `usage: blinddx tiles <image> --model <name|dir> [--grid RxC] [--mode streamed|packed] [--aggregate max|mean] [--json]
        blinddx tiles <image> --model <id|dir> --server <url> [--token T] [--trust F] [--concurrency N]
 
 Classifies an image larger than a CNN's input as a grid of patches under encryption: the client
@@ -20,8 +20,9 @@ options:
   --model <name|dir>   a CNN model folder (models/<name>/model.json), e.g. mnist-tenseal
   --grid RxC           rows×cols patches: the image is resized to exactly that grid of model
                        inputs; without it the image is centre-cropped to as many patches as fit
-  --packed             throughput mode: one patch per slot, no Galois keys (default: streamed,
-                       one ciphertext per patch on the latency plan)
+  --mode <m>           streamed (default): one ciphertext per patch on the latency plan;
+                       packed: all patches in one request, their conv windows side by side
+                       (window-packed layout; models conv → x² → dense only). --packed = --mode packed
   --aggregate <how>    max (default) or mean of the per-patch logits, per class
   --json               print {"grid","mode","perPatch","aggregate","plainAggregate","ms"}
 
@@ -44,6 +45,7 @@ export const tilesCommand: CliCommand = {
     model: { type: 'string' },
     grid: { type: 'string' },
     packed: { type: 'boolean' },
+    mode: { type: 'string' },
     aggregate: { type: 'string' },
     json: { type: 'boolean' },
     ...REMOTE_TILE_OPTIONS,
@@ -52,13 +54,17 @@ export const tilesCommand: CliCommand = {
     const spec = positionals[0];
     const name = values.model as string | undefined;
     const how = ((values.aggregate as string | undefined) ?? 'max') as TileAggregation;
+    const mode = (values.mode as string | undefined) ?? (values.packed === true ? 'packed' : 'streamed');
     if (
       spec === undefined ||
       positionals.length > 1 ||
       name === undefined ||
-      (how !== 'max' && how !== 'mean')
+      (how !== 'max' && how !== 'mean') ||
+      (mode !== 'streamed' && mode !== 'packed')
     ) {
-      console.error(`blinddx tiles: one <image>, --model, and --aggregate max|mean are required\n\n${usage}`);
+      console.error(
+        `blinddx tiles: one <image>, --model, --aggregate max|mean and --mode streamed|packed are required\n\n${usage}`,
+      );
       return 2;
     }
     if (values.server !== undefined)
@@ -67,10 +73,10 @@ export const tilesCommand: CliCommand = {
     const model = parseCnnModel(JSON.parse(readFileSync(resolve(dir, 'model.json'), 'utf8')));
     const [C, ph, pw] = model.inputShape.length === 3 ? model.inputShape : [1, ...model.inputShape];
     const input = await readImageInput(spec);
-    const packed = values.packed === true;
+    const packed = mode === 'packed';
     const want = values.grid === undefined ? undefined : parseGridSpec(values.grid as string);
     process.stderr.write(
-      `${input.source}: patches of ${C}×${ph}×${pw}, ${packed ? 'packed (one patch per slot)' : 'streamed (one ciphertext per patch)'}…\n`,
+      `${input.source}: patches of ${C}×${ph}×${pw}, ${packed ? 'packed (window-packed, all patches in one request)' : 'streamed (one ciphertext per patch)'}…\n`,
     );
     const report = await classifyImageTiles(model, input.image, {
       ...(want ? { grid: want } : {}),
