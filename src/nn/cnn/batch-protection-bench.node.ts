@@ -1,0 +1,164 @@
+// Throughput mode on MNIST, protected vs unprotected: images/s, bytes down, accuracy vs float64 and,
+// for the protected plan, the largest pre-flood slot error (all N/2 slots of all K outputs) and the
+// λ it gives. Heavy (minutes, GBs): run by hand with `nice -n 5`, never from `npm test`.
+//
+//   node src/nn/cnn/batch-protection-bench.node.ts [--n 4096] [--mode both|protected|unprotected]
+//     [--model models/mnist-tenseal/model.json] [--out x.json]
+//
+// The protected server time is the plan's stages (`_runBatchStages`, which already zero the unused
+// slots and land on the output scale) plus the re-randomize + flood step (`protectResponse` with
+// fresh masks), timed separately in the same run so the pre-flood outputs can be measured: their
+// sum is what `runBatch` does.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { HeContext } from '../../he/context.ts';
+import { decrypt, saveCiphertext } from '../../he/crypt.ts';
+import { decodeSlots } from '../../he/encoder.ts';
+import { Evaluator } from '../../he/evaluator.ts';
+import { generateKeys } from '../../he/keys.ts';
+import { loadIdxDataset } from '../data/idx.node.ts';
+import {
+  _runBatchStages,
+  createBatchMasks,
+  decryptBatch,
+  encryptBatch,
+  planBatch,
+} from './batch-executor.ts';
+import { measuredLambda, protectResponse } from './batch-protection.ts';
+import { parseCnnModel } from './ir.ts';
+import { preprocessImage, referenceForward } from './reference.ts';
+
+const { values } = parseArgs({
+  options: {
+    n: { type: 'string', default: '4096' },
+    mode: { type: 'string', default: 'both' },
+    model: { type: 'string', default: 'models/mnist-tenseal/model.json' },
+    out: { type: 'string' },
+  },
+});
+const n = Number(values.n);
+const model = parseCnnModel(JSON.parse(readFileSync(values.model!, 'utf8')));
+const mnist = loadIdxDataset('mnist', 'test');
+const images = Array.from({ length: n }, (_, i) => mnist.images.subarray(i * 784, (i + 1) * 784));
+const labels = Array.from({ length: n }, (_, i) => mnist.labels[i]);
+const ref = images.map((px) => referenceForward(model, preprocessImage(model, px)));
+const argmax = (v: ArrayLike<number>) => {
+  let b = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[b]) b = i;
+  return b;
+};
+const log = (s: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+const ms = (t: number) => Math.round(performance.now() - t);
+
+const rows = [];
+const modes = values.mode === 'both' ? [false, true] : [values.mode === 'protected'];
+for (const protect of modes) {
+  const plan = planBatch(model, { protect });
+  const name = protect ? 'protected' : 'unprotected';
+  log(
+    `${name}: N=${plan.params.literal.polyModulusDegree} [${plan.params.literal.coeffModulusBits}], ${n} images`,
+  );
+  using ctx = await HeContext.create(plan.params.literal);
+  using keys = generateKeys(ctx, { relin: true });
+  let t = performance.now();
+  const cts = encryptBatch(ctx, keys, plan, images);
+  const encryptMs = ms(t);
+  log(`${name}: encrypted ${cts.length} ciphertexts in ${encryptMs} ms`);
+  t = performance.now();
+  const pre = _runBatchStages(ctx, keys, plan, cts, n);
+  const stagesMs = ms(t);
+  log(`${name}: stages ${stagesMs} ms`);
+  for (const c of cts) c[Symbol.dispose]();
+  let protectMs = 0;
+  let masksMs = 0;
+  let preFlood: number | undefined;
+  let unusedPre: number | undefined;
+  let outs = pre;
+  const p = plan.protection;
+  if (p !== undefined) {
+    // Pre-flood error over every slot: used slots vs float64, unused slots vs 0.
+    let eps = 0;
+    let unused = 0;
+    pre.forEach((c, k) => {
+      using pt = decrypt(keys, c);
+      decodeSlots(pt, ctx.params.slots).forEach((v, j) => {
+        const e = Math.abs(v - (j < n ? ref[j][k] : 0));
+        eps = Math.max(eps, e);
+        if (j >= n) unused = Math.max(unused, e);
+      });
+    });
+    preFlood = eps;
+    unusedPre = unused;
+    const ev = new Evaluator(ctx, keys);
+    t = performance.now();
+    outs = pre.map((c) => protectResponse(ev, keys, p, c));
+    protectMs = ms(t);
+    for (const c of pre) c[Symbol.dispose]();
+    // The same step with masks made ahead of time: only the additions stay on the request path.
+    t = performance.now();
+    const masks = createBatchMasks(ctx, keys, plan);
+    masksMs = ms(t);
+    for (const m of masks) m[Symbol.dispose]();
+    log(
+      `${name}: protect ${protectMs} ms (masks alone ${masksMs} ms), pre-flood max slot error ${eps.toExponential(2)}`,
+    );
+  }
+  const serverMs = stagesMs + protectMs;
+  const bytesDown = outs.reduce((a, c) => a + saveCiphertext(c).length, 0);
+  t = performance.now();
+  const logits = decryptBatch(keys, outs, n, plan);
+  const decryptMs = ms(t);
+  let unusedMax = 0;
+  for (const c of outs) {
+    using pt = decrypt(keys, c);
+    const all = decodeSlots(pt, ctx.params.slots);
+    for (let j = n; j < all.length; j++) unusedMax = Math.max(unusedMax, Math.abs(all[j]));
+  }
+  for (const c of outs) c[Symbol.dispose]();
+  let maxErr = 0;
+  let agree = 0;
+  let correct = 0;
+  let plainCorrect = 0;
+  logits.forEach((l, i) => {
+    l.forEach((v, k) => {
+      maxErr = Math.max(maxErr, Math.abs(v - ref[i][k]));
+    });
+    if (argmax(l) === argmax(ref[i])) agree++;
+    if (argmax(l) === labels[i]) correct++;
+    if (argmax(ref[i]) === labels[i]) plainCorrect++;
+  });
+  const row = {
+    mode: name,
+    params: plan.params.literal,
+    depth: plan.depth,
+    images: n,
+    slots: ctx.params.slots,
+    encryptMs,
+    serverMs,
+    stagesMs,
+    protectMs,
+    masksMs,
+    decryptMs,
+    imagesPerSecond: Number(((n * 1000) / serverMs).toFixed(1)),
+    msPerImage: Number((serverMs / n).toFixed(2)),
+    bytesDown,
+    maxAbsLogitError: Number(maxErr.toExponential(2)),
+    argmaxAgreement: agree / n,
+    accuracy: correct / n,
+    plainAccuracy: plainCorrect / n,
+    unusedSlotsMax: Number(unusedMax.toExponential(2)),
+    ...(p !== undefined && preFlood !== undefined
+      ? {
+          protection: p,
+          preFloodMaxSlotError: Number(preFlood.toExponential(2)),
+          preFloodUnusedSlotsMax: Number(unusedPre!.toExponential(2)),
+          lambdaMeasured: Number(measuredLambda(p, preFlood).toFixed(1)),
+        }
+      : {}),
+  };
+  log(JSON.stringify(row));
+  rows.push(row);
+}
+const out = { date: new Date().toISOString(), model: model.name, rows };
+if (values.out) writeFileSync(values.out, `${JSON.stringify(out, null, 2)}\n`);
+process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
