@@ -66,6 +66,15 @@ export interface ResultsRow {
   readonly seed?: number;
   /** Images timed in the protected latency plan (median reported); default 5. */
   readonly latencyImages?: number;
+  /**
+   * Encrypted accuracy in `throughput` mode (default) or, where throughput mode cannot run the net
+   * (e.g. one ciphertext per input feature does not fit in memory), the `latency` plan on n images.
+   */
+  readonly mode?: 'throughput' | 'latency';
+  /** Simulated images (a seeded subset of the n; default all, or the pipeline's --sim-n). */
+  readonly simN?: number;
+  /** Why this row is a subset or uses latency mode (printed under the table). */
+  readonly note?: string;
 }
 
 /** The rows the pipeline regenerates, in table order. A new model or dataset is one line here. */

@@ -170,6 +170,8 @@ function markdown(rows: ResultRow[], missing: string[], sweep: SweepPoint[] | un
     ...resultsTables(rows),
     '',
   ];
+  const notes = RESULTS_ROWS.filter((r) => r.note !== undefined && rows.some((x) => x.model === r.model));
+  if (notes.length > 0) md.push('Row notes:', '', ...notes.map((r) => `- ${r.model}: ${r.note}`), '');
   if (missing.length > 0) md.push('Not measured in this run:', '', ...missing.map((m) => `- ${m}`), '');
   if (sweep) {
     md.push(
@@ -256,9 +258,11 @@ async function main(): Promise<void> {
       {
         n,
         seed: r.seed ?? seed,
-        ...(simCap !== undefined ? { simN: simCap } : {}),
+        ...(r.simN !== undefined || simCap !== undefined
+          ? { simN: Math.min(r.simN ?? Number.POSITIVE_INFINITY, simCap ?? Number.POSITIVE_INFINITY) }
+          : {}),
         latencyImages: latencyImages ?? r.latencyImages ?? 5,
-        mode,
+        mode: r.mode ?? mode,
         protect: values.protect === 'on',
         onProgress: progress,
         log: (s) => log(`  ${s}`),
