@@ -24,6 +24,7 @@ import {
 import type { DecodedImage } from '../nn/preprocess.ts';
 import { BlindDxError } from '../protocol/errors.ts';
 import type { RemoteCnn } from './cnn-client.ts';
+import { RemotePackedCnn } from './cnn-packed-client.ts';
 
 /** Options of {@link classifyImageTilesRemote}. */
 export interface RemoteTileOptions {
@@ -51,8 +52,13 @@ export interface RemoteTileReport extends TileResult {
   readonly ms: number;
 }
 
+/** True for a window-packed served model (packed tiles), false for a latency-plan one (streamed). */
+export function isPackedRemote(cnn: RemoteCnn | RemotePackedCnn): cnn is RemotePackedCnn {
+  return cnn instanceof RemotePackedCnn;
+}
+
 /** The model input [C, H, W] of a remote CNN; a plan without an image input cannot be tiled. */
-export function remoteInputShape(cnn: RemoteCnn): readonly [number, number, number] {
+export function remoteInputShape(cnn: RemoteCnn | RemotePackedCnn): readonly [number, number, number] {
   const s = cnn.inputShape;
   if (s === undefined) {
     throw new BlindDxError(
@@ -79,13 +85,26 @@ export function imagePatches(
   return { grid: g, patches: cutTiles(image, g) };
 }
 
-/** Classifies ready-cut patches on the service, one request each; aggregates here. */
+/**
+ * Classifies ready-cut patches on the service — streamed (one request per patch) on a `RemoteCnn`,
+ * packed (up to the layout's `patches` per request) on a `RemotePackedCnn` — and aggregates here.
+ */
 export async function classifyTilesRemote(
-  cnn: RemoteCnn,
+  cnn: RemoteCnn | RemotePackedCnn,
   patches: readonly ArrayLike<number>[],
   how: TileAggregation = 'max',
   opts: { concurrency?: number; onPatch?: (done: number, total: number) => void } = {},
 ): Promise<TileResult & { remote: RemoteTileStats }> {
+  if (isPackedRemote(cnn)) {
+    const { perPatch, stats } = await cnn.classifyPatches(patches, {
+      ...(opts.onPatch === undefined ? {} : { onProgress: opts.onPatch }),
+    });
+    return {
+      perPatch,
+      aggregate: aggregateLogits(perPatch, how),
+      remote: { modelId: cnn.modelId, ...stats },
+    };
+  }
   const rs = await cnn.classifyMany(patches, {
     ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
     ...(opts.onPatch === undefined ? {} : { onProgress: opts.onPatch }),
@@ -105,7 +124,7 @@ export async function classifyTilesRemote(
 
 /** The tiled flow on the service from a decoded image (the client must be registered). */
 export async function classifyImageTilesRemote(
-  cnn: RemoteCnn,
+  cnn: RemoteCnn | RemotePackedCnn,
   img: DecodedImage,
   opts: RemoteTileOptions = {},
 ): Promise<RemoteTileReport> {

@@ -270,11 +270,16 @@ export class BlindDxClient {
     idempotencyKey?: string;
     /** Extra request headers, e.g. the model kind the inputs were encrypted for (`x-blinddx-model-kind`). */
     headers?: Readonly<Record<string, string>>;
+    /**
+     * One request whose answer has `outputs` ciphertexts, named "0", "1", … (a window-packed CNN:
+     * the layout's inputs in, its outputs back); always sent as a parts container.
+     */
+    outputs?: number;
   }): Promise<InferResult> {
     if (req.inputs.length === 0) throw new TypeError('infer: "inputs" expected at least one ciphertext');
     const model = await this.getModel(req.modelId);
     const serverKeys = await this.#keys();
-    const batch = req.inputs.length > 1;
+    const batch = req.inputs.length > 1 || req.outputs !== undefined;
     const body = batch
       ? encodeParts(req.inputs.map((bytes, i) => ({ name: String(i), bytes })))
       : req.inputs[0];
@@ -303,8 +308,9 @@ export class BlindDxClient {
     });
     let results: Uint8Array[];
     if (batch) {
-      const parts = decodeParts(bytes, { maxParts: req.inputs.length });
-      if (parts.length !== req.inputs.length || parts.some((p, i) => p.name !== String(i))) {
+      const want = req.outputs ?? req.inputs.length;
+      const parts = decodeParts(bytes, { maxParts: want });
+      if (parts.length !== want || parts.some((p, i) => p.name !== String(i))) {
         throw new BlindDxError('BAD_REQUEST', 'infer: response parts do not match the request');
       }
       results = parts.map((p) => p.bytes);

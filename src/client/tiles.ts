@@ -21,7 +21,8 @@ import { WindowPackedServer } from '../nn/cnn/window-packed-he.ts';
 import { NnError } from '../nn/errors.ts';
 import type { DecodedImage } from '../nn/preprocess.ts';
 import type { RemoteCnn } from './cnn-client.ts';
-import { classifyTilesRemote, type RemoteTileStats, remoteInputShape } from './cnn-tiles.ts';
+import type { RemotePackedCnn } from './cnn-packed-client.ts';
+import { classifyTilesRemote, isPackedRemote, type RemoteTileStats, remoteInputShape } from './cnn-tiles.ts';
 
 /** Options of {@link classifyImageTiles}. */
 export interface TileClassifyOptions {
@@ -32,11 +33,12 @@ export interface TileClassifyOptions {
   readonly aggregate?: TileAggregation;
   readonly onPatch?: (done: number, total: number) => void;
   /**
-   * Run the CNN on the service instead of in this process (streamed: one request per patch on the
-   * served, protected latency plan). `cnn` is registered `RemoteCnn` for a model whose client plan
-   * matches `model` (the local model is used only for the patch shape and the float64 twin).
+   * Run the CNN on the service instead of in this process: a registered `RemoteCnn` (streamed: one
+   * request per patch on the served, protected latency plan, `concurrency` in flight) or, with
+   * `packed`, a registered `RemotePackedCnn` (window-packed: up to its `patches` per request). The
+   * local `model` is used only for the patch shape and the float64 twin.
    */
-  readonly remote?: { readonly cnn: RemoteCnn; readonly concurrency?: number };
+  readonly remote?: { readonly cnn: RemoteCnn | RemotePackedCnn; readonly concurrency?: number };
 }
 
 /** Encrypted per-patch logits and aggregate, with the float64 twin for comparison. */
@@ -76,10 +78,12 @@ export async function classifyImageTiles(
   let result: TileResult;
   let remote: RemoteTileStats | undefined;
   if (opts.remote !== undefined) {
-    if (opts.packed === true) {
+    if ((opts.packed === true) !== isPackedRemote(opts.remote.cnn)) {
       throw new NnError(
         'NN_INVALID_ARGUMENT',
-        'cannot classify tiles: the service runs streamed tiles only (no --packed)',
+        opts.packed === true
+          ? 'cannot classify tiles: packed on the service needs a window-packed model (RemotePackedCnn)'
+          : 'cannot classify tiles: a window-packed model on the service runs packed tiles only (packed: true)',
       );
     }
     const shape = remoteInputShape(opts.remote.cnn);

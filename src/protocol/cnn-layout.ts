@@ -13,14 +13,24 @@
  */
 import type { ParametersLiteral } from '../he/params.ts';
 import { type ClientPlan, loadClientPlan } from '../nn/cnn/plan.ts';
+import type { WindowPackedLayout } from '../nn/cnn/window-packed.ts';
 import { BlindDxError } from './errors.ts';
 import type { ClientManifest } from './model-bundle.ts';
 import { SPLIT_HEAD_LAYOUT } from './split-head-layout.ts';
 
 export const CNN_LAYOUT = 'blinddx.cnn/1';
 
+/**
+ * The tiled flow's packed mode served: many patches per request in the window-packed layout
+ * (`nn/cnn/window-packed.ts`; slot = (patch, window), one ciphertext per kernel-element group).
+ */
+export const CNN_PACKED_LAYOUT = 'blinddx.cnn-window-packed/1';
+
 /** What a client manifest's layout says the model is. */
-export type ModelKind = 'split-head' | 'cnn';
+export type ModelKind = 'split-head' | 'cnn' | 'cnn-packed';
+
+/** Every model kind, for request validation. */
+export const MODEL_KINDS: readonly ModelKind[] = ['split-head', 'cnn', 'cnn-packed'];
 
 /** Optional request header on `POST /v1/infer/:modelId`: the model kind the client encrypted for. */
 export const MODEL_KIND_HEADER = 'x-blinddx-model-kind';
@@ -30,10 +40,18 @@ export interface CnnLayout {
   readonly plan: ClientPlan;
 }
 
+export interface CnnPackedLayout {
+  readonly kind: typeof CNN_PACKED_LAYOUT;
+  /** The weight-free public part of the window-packed plan. */
+  readonly layout: WindowPackedLayout;
+}
+
 /** The kind of a manifest's model, or null when its layout is unknown. */
 export function modelKindOf(manifest: Pick<ClientManifest, 'inputLayout'>): ModelKind | null {
   const k = manifest.inputLayout.kind;
-  return k === CNN_LAYOUT ? 'cnn' : k === SPLIT_HEAD_LAYOUT ? 'split-head' : null;
+  if (k === CNN_LAYOUT) return 'cnn';
+  if (k === CNN_PACKED_LAYOUT) return 'cnn-packed';
+  return k === SPLIT_HEAD_LAYOUT ? 'split-head' : null;
 }
 
 /** The manifest `preset` string of a CNN plan's parameters (the plan's preset name when it has one). */
@@ -89,4 +107,38 @@ export function parseCnnLayout(manifest: ClientManifest): ClientPlan {
   if (plan.output.positions.length !== manifest.classes.length)
     _bad(`has ${plan.output.positions.length} outputs, manifest ${manifest.classes.length} classes`);
   return plan;
+}
+
+/**
+ * Shape-checks the window-packed layout of a (signature-verified) client manifest. A manifest of
+ * another model kind is `WRONG_MODEL_KIND`; an inconsistent one `MODEL_BUNDLE_MISMATCH`.
+ */
+export function parseCnnPackedLayout(manifest: ClientManifest): WindowPackedLayout {
+  const l = manifest.inputLayout as Partial<CnnPackedLayout>;
+  if (l.kind !== CNN_PACKED_LAYOUT) {
+    throw new BlindDxError(
+      'WRONG_MODEL_KIND',
+      `model ${manifest.modelId} is not a window-packed CNN (input layout ${String(l.kind)})`,
+    );
+  }
+  const w = l.layout as Partial<WindowPackedLayout> | undefined;
+  if (w === undefined || w === null || typeof w !== 'object' || w.kind !== 'window-packed')
+    _bad('has no window-packed layout');
+  const pos = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 0;
+  for (const k of ['patches', 'inputs', 'outputs', 'classes', 'block', 'copies', 'windows'] as const) {
+    if (!pos(w[k])) _bad(`"${k}" is not a positive integer`);
+  }
+  const lit = w.chain?.literal;
+  if (lit === undefined || lit.scheme !== 'ckks' || !Array.isArray(lit.coeffModulusBits))
+    _bad('has no CKKS parameters');
+  if (cnnPresetName({ params: lit }) !== manifest.preset)
+    _bad(`parameters are not preset ${manifest.preset}`);
+  if (!Array.isArray(w.galoisSteps) || !_sameSteps(w.galoisSteps, manifest.galoisSteps))
+    _bad('Galois steps differ from the manifest');
+  if (w.relin !== true || manifest.needsRelinKeys !== true)
+    _bad('relinearization need differs from the manifest');
+  if (w.protect !== true) _bad('is not protected (a served plan must protect its responses)');
+  if (w.classes !== manifest.classes.length)
+    _bad(`has ${w.classes} classes, manifest ${manifest.classes.length}`);
+  return w as WindowPackedLayout;
 }

@@ -10,17 +10,41 @@
  * signed client manifest publishes (parameters, input packing, output slots, Galois steps, relin,
  * protection) — the server half (stages, weights) never leaves the server.
  *
+ * Window-packed models (`blinddx.cnn-window-packed/1`, the tiled flow's packed mode) are served
+ * the same way: a request is exactly the layout's input ciphertexts (many patches at once), the
+ * answer its protected output ciphertexts; the bundle is checked against the layout recomputed here.
+ *
  * Start-up stays fast: the plan is compiled once per model at load (≈0.1 s for the MNIST net);
  * worker contexts and parsed plans are warmed in the background, not awaited.
  */
 import { HeError } from '../../he/errors.ts';
 import { TaskError, WorkerPool } from '../../he/node/worker-pool.ts';
+import type { ParametersLiteral } from '../../he/params.ts';
+import { type WindowPackedLayout, windowPackedLayout } from '../../nn/cnn/window-packed.ts';
 import { canonicalJson } from '../../protocol/canonical-json.ts';
-import { CNN_LAYOUT, cnnPresetName, parseCnnLayout } from '../../protocol/cnn-layout.ts';
+import {
+  CNN_LAYOUT,
+  CNN_PACKED_LAYOUT,
+  cnnPresetName,
+  parseCnnLayout,
+  parseCnnPackedLayout,
+} from '../../protocol/cnn-layout.ts';
 import { BlindDxError, isErrorCode } from '../../protocol/errors.ts';
 import type { EngineStats, InferenceEngine, InferRequest, KeyMaterial, VerifiedModel } from '../engine.ts';
-import { type CnnModelPayload, type handlers, NEEDS_KEYS } from './cnn-handlers.ts';
-import { CNN_MODEL_FILE, cnnClassesOf, parseCnnModelBytes, servedCnnPlan } from './cnn-model-bundle.ts';
+import {
+  type CnnModelPayload,
+  type CnnPackedModelPayload,
+  type handlers,
+  NEEDS_KEYS,
+} from './cnn-handlers.ts';
+import {
+  CNN_MODEL_FILE,
+  classNames,
+  cnnClassesOf,
+  parseCnnModelBytes,
+  servedCnnPlan,
+  servedPackedPlan,
+} from './cnn-model-bundle.ts';
 
 export interface CnnEngineOptions {
   /** Worker threads (each its own SEAL instance). Default 2. */
@@ -31,12 +55,14 @@ export interface CnnEngineOptions {
   readonly maxQueued?: number;
 }
 
-interface LoadedCnn {
-  readonly payload: CnnModelPayload;
-  readonly params: import('../../he/params.ts').ParametersLiteral;
+type LoadedCnn = {
+  readonly params: ParametersLiteral;
   readonly relin: boolean;
   readonly galoisSteps: readonly number[];
-}
+} & (
+  | { readonly kind: 'cnn'; readonly payload: CnnModelPayload }
+  | { readonly kind: 'cnn-packed'; readonly payload: CnnPackedModelPayload }
+);
 
 function _mismatch(modelId: string, why: string): never {
   throw new BlindDxError('MODEL_BUNDLE_MISMATCH', `cannot load model ${modelId}: ${why}`);
@@ -78,6 +104,7 @@ export class CnnEngine implements InferenceEngine {
 
   async loadModel(model: VerifiedModel): Promise<void> {
     const id = model.modelId;
+    if (model.client.inputLayout.kind === CNN_PACKED_LAYOUT) return this.#loadPacked(model);
     if (model.client.inputLayout.kind !== CNN_LAYOUT) _mismatch(id, `input layout is not ${CNN_LAYOUT}`);
     let published: ReturnType<typeof parseCnnLayout>;
     try {
@@ -107,6 +134,7 @@ export class CnnEngine implements InferenceEngine {
       inputPeriod: plan.client.input.period,
     };
     this.#models.set(id, {
+      kind: 'cnn',
       payload,
       params: plan.client.params,
       relin: plan.server.relin,
@@ -116,6 +144,44 @@ export class CnnEngine implements InferenceEngine {
     // failure here resurfaces, coded, on the request that needs it.
     for (let i = 0; i < this.#pool.size; i++) {
       this.#pool.run('cnn:warm', payload, { transfer: false }).catch(() => {});
+    }
+  }
+
+  async #loadPacked(model: VerifiedModel): Promise<void> {
+    const id = model.modelId;
+    let published: WindowPackedLayout;
+    try {
+      published = parseCnnPackedLayout(model.client);
+    } catch (e) {
+      return _mismatch(id, (e as Error).message);
+    }
+    const bytes = model.files.get(CNN_MODEL_FILE);
+    if (bytes === undefined) _mismatch(id, `server file ${CNN_MODEL_FILE} is missing`);
+    const cnn = parseCnnModelBytes(bytes, `model ${id}`);
+    let plan: ReturnType<typeof servedPackedPlan>;
+    try {
+      plan = servedPackedPlan(cnn, published.patches);
+    } catch (e) {
+      return _mismatch(id, `cannot plan it: ${(e as Error).message}`);
+    }
+    if (canonicalJson(windowPackedLayout(plan)) !== canonicalJson(published))
+      _mismatch(id, 'the client manifest publishes a different window-packed layout');
+    if (canonicalJson(classNames(cnn, plan.classes)) !== canonicalJson(model.client.classes))
+      _mismatch(id, 'classes differ from the manifest');
+    const payload: CnnPackedModelPayload = {
+      key: model.modelDigest,
+      model: new TextDecoder().decode(bytes),
+      patches: published.patches,
+    };
+    this.#models.set(id, {
+      kind: 'cnn-packed',
+      payload,
+      params: plan.chain.literal,
+      relin: true,
+      galoisSteps: plan.galoisSteps,
+    });
+    for (let i = 0; i < this.#pool.size; i++) {
+      this.#pool.run('cnn:warm-packed', payload, { transfer: false }).catch(() => {});
     }
   }
 
@@ -141,18 +207,31 @@ export class CnnEngine implements InferenceEngine {
   async infer(req: InferRequest): Promise<Uint8Array[]> {
     const model = this.#model(req.modelId);
     req.signal.throwIfAborted();
+    const material = (withKeys: boolean) => (withKeys ? { material: _material(req.material) } : {});
+    // Inputs and keys are reused by the route (and a retry): copy, never transfer.
+    const opts = { transfer: false, signal: req.signal };
     const task = (withKeys: boolean) =>
-      this.#pool.run(
-        'cnn:infer',
-        {
-          model: model.payload,
-          materialDigest: req.materialDigest,
-          ...(withKeys ? { material: _material(req.material) } : {}),
-          inputs: req.inputs,
-        },
-        // Inputs and keys are reused by the route (and a retry): copy, never transfer.
-        { transfer: false, signal: req.signal },
-      );
+      model.kind === 'cnn-packed'
+        ? this.#pool.run(
+            'cnn:infer-packed',
+            {
+              model: model.payload,
+              materialDigest: req.materialDigest,
+              ...material(withKeys),
+              inputs: req.inputs,
+            },
+            opts,
+          )
+        : this.#pool.run(
+            'cnn:infer',
+            {
+              model: model.payload,
+              materialDigest: req.materialDigest,
+              ...material(withKeys),
+              inputs: req.inputs,
+            },
+            opts,
+          );
     try {
       try {
         return await task(false);

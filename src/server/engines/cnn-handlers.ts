@@ -7,7 +7,9 @@
  *   the plan's Galois steps and relinearization need (anything missing or extra is refused);
  * - `cnn:infer`: load each input ciphertext through hardened loading (this plan's parameters, top
  *   level, the plan's input scale, exact byte length), run the protected latency plan
- *   (`EncryptedCnn`: stages, extract, re-randomize, flood) and return each result ciphertext.
+ *   (`EncryptedCnn`: stages, extract, re-randomize, flood) and return each result ciphertext;
+ * - `cnn:infer-packed`: the window-packed plan of the tiled flow — exactly the layout's `inputs`
+ *   ciphertexts (hardened loading, same checks) in, its protected `outputs` ciphertexts out.
  *
  * Per worker, contexts are cached by parameter fingerprint, parsed plans by model digest, and each
  * client's parsed keys with its encoded weights (`EncryptedCnn`) in a small LRU keyed by model and
@@ -26,7 +28,10 @@ import type { EvaluationKeys } from '../../he/keys.ts';
 import { defineHandlers, type WorkerEnv } from '../../he/node/pool-protocol.ts';
 import type { ParametersLiteral } from '../../he/params.ts';
 import { EncryptedCnn } from '../../nn/cnn/encrypted-executor.ts';
+import { parseCnnModel } from '../../nn/cnn/ir.ts';
 import { loadServerPlan, type ServerPlan } from '../../nn/cnn/plan.ts';
+import { planWindowPacked, type WindowPackedPlan } from '../../nn/cnn/window-packed.ts';
+import { WindowPackedServer } from '../../nn/cnn/window-packed-he.ts';
 import { BlindDxError } from '../../protocol/errors.ts';
 import type { MaterialPayload } from './seal-head-handlers.ts';
 
@@ -69,7 +74,30 @@ interface LoadedPlan {
 
 interface ClientState {
   readonly keys: EvaluationKeys;
-  readonly cnn: EncryptedCnn;
+  readonly cnn?: EncryptedCnn;
+  readonly packed?: WindowPackedServer;
+}
+
+/** A window-packed model as a worker receives it with every task. */
+export type CnnPackedModelPayload = {
+  /** Cache key: the model digest. */
+  readonly key: string;
+  /** model.json text (verified against the signed server bundle by the engine). */
+  readonly model: string;
+  readonly patches: number;
+};
+
+export type CnnPackedInferInput = {
+  readonly model: CnnPackedModelPayload;
+  readonly materialDigest: string;
+  readonly material?: MaterialPayload;
+  /** Exactly the layout's `inputs` ciphertexts: one request. */
+  readonly inputs: readonly Uint8Array[];
+};
+
+interface LoadedPacked {
+  readonly ctx: HeContext;
+  readonly plan: WindowPackedPlan;
 }
 
 function _coded(code: 'BAD_KEY_MATERIAL' | 'BAD_CIPHERTEXT', prefix: string, e: unknown): never {
@@ -130,34 +158,60 @@ function _loadKeys(
   }
 }
 
-function _clientFor(env: WorkerEnv, loaded: LoadedPlan, modelKey: string, p: CnnInferInput): ClientState {
+function _clientState(
+  env: WorkerEnv,
+  k: string,
+  material: MaterialPayload | undefined,
+  make: (m: MaterialPayload) => ClientState,
+): ClientState {
   const cache = _state(env, 'cnn:clients', () => new Map<string, ClientState>());
-  const k = `${modelKey}/${p.materialDigest}`;
   const hit = cache.get(k);
   if (hit !== undefined) {
     cache.delete(k);
     cache.set(k, hit); // most recently used last
     return hit;
   }
-  if (p.material === undefined) {
+  if (material === undefined) {
     throw Object.assign(new Error('this worker has not loaded the client keys'), { code: NEEDS_KEYS });
   }
-  const keys = _loadKeys(loaded.ctx, p.material, loaded.plan, 'key material');
-  let state: ClientState;
-  try {
-    state = { keys, cnn: new EncryptedCnn(loaded.ctx, keys, loaded.plan) };
-  } catch (e) {
-    keys[Symbol.dispose]();
-    throw e;
-  }
+  const state = make(material);
   cache.set(k, state);
   while (cache.size > CNN_KEY_CACHE_SIZE) {
     const [oldest, v] = cache.entries().next().value!;
     cache.delete(oldest);
-    v.cnn[Symbol.dispose]();
+    v.cnn?.[Symbol.dispose]();
+    v.packed?.[Symbol.dispose]();
     v.keys[Symbol.dispose]();
   }
   return state;
+}
+
+function _withKeys(keys: EvaluationKeys, f: (k: EvaluationKeys) => ClientState): ClientState {
+  try {
+    return f(keys);
+  } catch (e) {
+    keys[Symbol.dispose]();
+    throw e;
+  }
+}
+
+function _clientFor(env: WorkerEnv, loaded: LoadedPlan, modelKey: string, p: CnnInferInput): ClientState {
+  return _clientState(env, `${modelKey}/${p.materialDigest}`, p.material, (m) =>
+    _withKeys(_loadKeys(loaded.ctx, m, loaded.plan, 'key material'), (keys) => ({
+      keys,
+      cnn: new EncryptedCnn(loaded.ctx, keys, loaded.plan),
+    })),
+  );
+}
+
+async function _packedFor(env: WorkerEnv, m: CnnPackedModelPayload): Promise<LoadedPacked> {
+  const plans = _state(env, 'cnn:packed', () => new Map<string, LoadedPacked>());
+  const hit = plans.get(m.key);
+  if (hit !== undefined) return hit;
+  const plan = planWindowPacked(parseCnnModel(JSON.parse(m.model)), { patches: m.patches });
+  const loaded = { ctx: await _context(env, plan.chain.literal), plan };
+  plans.set(m.key, loaded);
+  return loaded;
 }
 
 async function validateKeys(p: CnnValidateKeysInput, env: WorkerEnv): Promise<{ bytes: number }> {
@@ -186,11 +240,55 @@ async function infer(p: CnnInferInput, env: WorkerEnv): Promise<Uint8Array[]> {
         _coded('BAD_CIPHERTEXT', `infer: input ${i}`, e);
       }
     }
-    const { cnn } = _clientFor(env, loaded, p.model.key, p);
+    const cnn = _clientFor(env, loaded, p.model.key, p).cnn!;
     return inputs.map((ct) => {
       using out = cnn.infer(ct);
       return saveCiphertext(out);
     });
+  } finally {
+    for (const c of inputs) c[Symbol.dispose]();
+  }
+}
+
+async function inferPacked(p: CnnPackedInferInput, env: WorkerEnv): Promise<Uint8Array[]> {
+  const { ctx, plan } = await _packedFor(env, p.model);
+  if (p.inputs.length !== plan.inputs) {
+    throw new BlindDxError(
+      'BAD_REQUEST',
+      `infer: a window-packed request has exactly ${plan.inputs} input ciphertexts, got ${p.inputs.length}`,
+    );
+  }
+  const period = plan.block * plan.copies;
+  const inputs: Ciphertext[] = [];
+  try {
+    for (const [i, bytes] of p.inputs.entries()) {
+      try {
+        inputs.push(
+          loadCiphertext(ctx, bytes, {
+            layout: { kind: 'slots', length: period, period },
+            level: ctx.maxLevel,
+            scale: 2 ** plan.chain.inputScaleBits,
+          }),
+        );
+      } catch (e) {
+        _coded('BAD_CIPHERTEXT', `infer: input ${i}`, e);
+      }
+    }
+    const server = _clientState(env, `${p.model.key}/${p.materialDigest}`, p.material, (m) =>
+      _withKeys(
+        _loadKeys(ctx, m, { relin: true, galoisSteps: plan.galoisSteps }, 'key material'),
+        (keys) => ({
+          keys,
+          packed: new WindowPackedServer(ctx, keys, plan),
+        }),
+      ),
+    ).packed!;
+    const outs = server.run(inputs);
+    try {
+      return outs.map((o) => saveCiphertext(o));
+    } finally {
+      for (const o of outs) o[Symbol.dispose]();
+    }
   } finally {
     for (const c of inputs) c[Symbol.dispose]();
   }
@@ -203,4 +301,9 @@ export const handlers = defineHandlers({
   },
   'cnn:validate-keys': validateKeys,
   'cnn:infer': infer,
+  'cnn:warm-packed': async (m: CnnPackedModelPayload, env: WorkerEnv) => {
+    await _packedFor(env, m);
+    return env.workerId;
+  },
+  'cnn:infer-packed': inferPacked,
 });

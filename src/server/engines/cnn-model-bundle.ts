@@ -19,7 +19,14 @@ import { join } from 'node:path';
 import { type CnnModel, parseCnnModel } from '../../nn/cnn/ir.ts';
 import type { CnnPlan } from '../../nn/cnn/plan.ts';
 import { planCnn } from '../../nn/cnn/planner.ts';
-import { CNN_LAYOUT, type CnnLayout, cnnPresetName } from '../../protocol/cnn-layout.ts';
+import { planWindowPacked, type WindowPackedPlan, windowPackedLayout } from '../../nn/cnn/window-packed.ts';
+import {
+  CNN_LAYOUT,
+  CNN_PACKED_LAYOUT,
+  type CnnLayout,
+  type CnnPackedLayout,
+  cnnPresetName,
+} from '../../protocol/cnn-layout.ts';
 import { sha256Digest } from '../../protocol/digest.ts';
 import type { PrivateKeyJwk } from '../../protocol/ed25519.ts';
 import { BlindDxError } from '../../protocol/errors.ts';
@@ -51,6 +58,18 @@ export function servedCnnPlan(model: CnnModel): CnnPlan {
   return planCnn(model);
 }
 
+/** The served (protected) window-packed plan of a CNN for `patches` patches per request. */
+export function servedPackedPlan(model: CnnModel, patches: number): WindowPackedPlan {
+  return planWindowPacked(model, { patches });
+}
+
+/** Class names of a model's `k` outputs: the model's, else "0", "1", …. */
+export function classNames(model: CnnModel, k: number): string[] {
+  return model.classes !== undefined && model.classes.length === k
+    ? [...model.classes]
+    : Array.from({ length: k }, (_, i) => String(i));
+}
+
 /** Class names of a plan's outputs: the model's, else "0", "1", …. */
 export function cnnClassesOf(plan: CnnPlan): string[] {
   return plan.client.classes !== undefined
@@ -58,22 +77,57 @@ export function cnnClassesOf(plan: CnnPlan): string[] {
     : plan.client.output.positions.map((_, i) => String(i));
 }
 
-/** Builds and signs the bundle of the CNN whose IR is `<dir>/model.json` (or the file `source`). */
+/**
+ * Builds and signs the bundle of the CNN whose IR is `<dir>/model.json` (or the file `source`): the
+ * latency plan (one image per ciphertext), or with `packedPatches` the window-packed plan for the
+ * tiled flow (that many patches per request; model id `<name>.packed` by default).
+ */
 export async function buildCnnModelBundle(
   source: string,
   key: PrivateKeyJwk,
-  opts: { modelId?: string; version?: string } = {},
+  opts: { modelId?: string; version?: string; packedPatches?: number } = {},
 ): Promise<BuiltBundle> {
   const file = source.endsWith('.json') ? source : join(source, CNN_MODEL_FILE);
   const bytes = new Uint8Array(readFileSync(file));
   const model = parseCnnModelBytes(bytes, `bundle ${source}`);
+  const version =
+    opts.version ?? `1.0.0+${(await sha256Digest(bytes)).slice('sha256:'.length, 'sha256:'.length + 12)}`;
+  if (opts.packedPatches !== undefined) {
+    const modelId = opts.modelId ?? `${model.name}.packed`;
+    let plan: WindowPackedPlan;
+    try {
+      plan = servedPackedPlan(model, opts.packedPatches);
+    } catch (e) {
+      throw new BlindDxError('MODEL_BUNDLE_MISMATCH', `bundle ${source}: ${(e as Error).message}`);
+    }
+    const layout = windowPackedLayout(plan);
+    const preset = cnnPresetName({ params: layout.chain.literal });
+    const packed: CnnPackedLayout = { kind: CNN_PACKED_LAYOUT, layout };
+    const serverFiles = new Map([[CNN_MODEL_FILE, bytes]]);
+    const bundle = await signModelBundle(
+      {
+        client: {
+          modelId,
+          version,
+          preset,
+          inputLayout: JSON.parse(JSON.stringify(packed)),
+          preprocessing: JSON.parse(JSON.stringify(layout.preprocessing ?? {})),
+          classes: classNames(model, layout.classes),
+          galoisSteps: [...layout.galoisSteps],
+          needsRelinKeys: true,
+          files: {},
+        },
+        server: { modelId, version, preset, files: await digestFiles(serverFiles) },
+      },
+      key,
+    );
+    return { modelId, bundle, serverFiles, clientFiles: new Map() };
+  }
   const modelId = opts.modelId ?? model.name;
   const plan = servedCnnPlan(model);
   const preset = cnnPresetName(plan.client);
   const layout: CnnLayout = { kind: CNN_LAYOUT, plan: plan.client };
   const serverFiles = new Map([[CNN_MODEL_FILE, bytes]]);
-  const version =
-    opts.version ?? `1.0.0+${(await sha256Digest(bytes)).slice('sha256:'.length, 'sha256:'.length + 12)}`;
   const bundle = await signModelBundle(
     {
       client: {

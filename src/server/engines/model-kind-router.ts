@@ -1,6 +1,7 @@
 /**
  * One {@link InferenceEngine} over several, chosen per model by the kind its signed client manifest
- * declares (`inputLayout.kind`: split-head → the SEAL head engine, cnn → the CNN engine). Each engine
+ * declares (`inputLayout.kind`: split-head → the SEAL head engine, cnn and cnn-packed → the CNN
+ * engine, one instance for both). Each engine
  * is created on the first model of its kind, so a service with only split models starts no CNN
  * workers and the reverse.
  *
@@ -23,7 +24,9 @@ export class ModelKindRouter implements InferenceEngine {
   }
 
   async loadModel(model: VerifiedModel): Promise<void> {
-    const kind = modelKindOf(model.client);
+    const declared = modelKindOf(model.client);
+    // Window-packed CNNs run on the CNN engine unless a factory of their own is given.
+    const kind = declared === 'cnn-packed' && this.#factories['cnn-packed'] === undefined ? 'cnn' : declared;
     const make = kind === null ? undefined : this.#factories[kind];
     if (kind === null || make === undefined) {
       throw new BlindDxError(

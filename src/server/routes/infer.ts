@@ -9,7 +9,7 @@
  * signed response for replay → the response.
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { MODEL_KIND_HEADER, modelKindOf } from '../../protocol/cnn-layout.ts';
+import { MODEL_KIND_HEADER, MODEL_KINDS, modelKindOf } from '../../protocol/cnn-layout.ts';
 import { jsonDigest, sha256Digest } from '../../protocol/digest.ts';
 import { BlindDxError, ERROR_STATUS } from '../../protocol/errors.ts';
 import { decodeParts, encodeParts } from '../../protocol/parts-container.ts';
@@ -27,7 +27,7 @@ const inferHeaders = {
   properties: {
     [HEADER.clientId]: { type: 'string', pattern: '^cl_[0-9a-f]{32}$' },
     [HEADER.idempotencyKey]: { type: 'string', pattern: IDEMPOTENCY_KEY_RE.source },
-    [MODEL_KIND_HEADER]: { type: 'string', enum: ['split-head', 'cnn'] },
+    [MODEL_KIND_HEADER]: { type: 'string', enum: [...MODEL_KINDS] },
   },
 } as const;
 
@@ -48,7 +48,7 @@ export const inferRoutes: FastifyPluginAsync<RouteOptions> = async (app, { ctx }
       preHandler: ctx.authenticate,
       schema: routeSchema({
         summary: 'Run a model on encrypted input; returns encrypted output signed by the server.',
-        description: `Send the same Idempotency-Key to retry safely: the same body gets the same stored bytes back (never a fresh computation); a different body under the key is refused. Serves every model kind: split models take one encrypted embedding per input, encrypted CNNs one seeded image ciphertext per input (the client plan's parameters, top level, input scale) and answer one protected result ciphertext per image. Send ${MODEL_KIND_HEADER}: cnn | split-head to have a request for a model of another kind refused (WRONG_MODEL_KIND) before it is queued or charged.`,
+        description: `Send the same Idempotency-Key to retry safely: the same body gets the same stored bytes back (never a fresh computation); a different body under the key is refused. Serves every model kind: split models take one encrypted embedding per input, encrypted CNNs one seeded image ciphertext per input (the client plan's parameters, top level, input scale) and answer one protected result ciphertext per image; window-packed CNNs (the tiled flow's packed mode) take exactly the layout's input ciphertexts as one parts container (many patches) and answer the layout's output ciphertexts as parts "0", "1", …. Send ${MODEL_KIND_HEADER}: cnn | cnn-packed | split-head to have a request for a model of another kind refused (WRONG_MODEL_KIND) before it is queued or charged.`,
         tags: ['inference'],
         auth: true,
         params: {
@@ -136,6 +136,14 @@ export const inferRoutes: FastifyPluginAsync<RouteOptions> = async (app, { ctx }
       const body = binaryBody(req, [CONTENT_TYPE_BINARY, CONTENT_TYPE_PARTS]);
       const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
       const batch = contentType === CONTENT_TYPE_PARTS;
+      // A window-packed request is one unit: the layout's input ciphertexts in, its outputs back.
+      const packed = kind === 'cnn-packed';
+      if (packed && !batch) {
+        throw new BlindDxError(
+          'BAD_REQUEST',
+          `infer: model ${modelId} is window-packed; send its input ciphertexts as one ${CONTENT_TYPE_PARTS} container`,
+        );
+      }
       // Copies with their own ArrayBuffers: the engine may transfer them to a worker, and Fastify's
       // request buffer can share a pooled slab with other requests.
       const inputs = (
@@ -242,7 +250,7 @@ export const inferRoutes: FastifyPluginAsync<RouteOptions> = async (app, { ctx }
         queueMs = r.queueMs;
         computeMs = r.runMs;
         results = r.value;
-        if (!Array.isArray(results) || results.length !== inputs.length) {
+        if (!Array.isArray(results) || (packed ? results.length === 0 : results.length !== inputs.length)) {
           throw new Error(`engine returned ${results?.length} results for ${inputs.length} inputs`);
         }
       } catch (e) {
@@ -266,9 +274,11 @@ export const inferRoutes: FastifyPluginAsync<RouteOptions> = async (app, { ctx }
         throw e;
       }
 
-      const out = batch
-        ? encodeParts(inputs.map((p, i) => ({ name: p.name, bytes: results[i] })))
-        : results[0];
+      const out = packed
+        ? encodeParts(results.map((bytes, i) => ({ name: String(i), bytes })))
+        : batch
+          ? encodeParts(inputs.map((p, i) => ({ name: p.name, bytes: results[i] })))
+          : results[0];
       const signedAt = ctx.clock();
       const headers = await signResponse(
         {

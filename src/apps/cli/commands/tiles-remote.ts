@@ -1,10 +1,12 @@
 // `blinddx tiles --server <url>`: the tiled flow against the service. Keys are made here (the
 // secret key never leaves this process), every patch is encrypted here and sent as its own request
-// (streamed, bounded parallelism), the service runs the CNN, and the per-patch logits are decrypted
+// (streamed, bounded parallelism) or, with --packed, up to the window-packed layout's patches per
+// request (model `<id>.packed`); the service runs the CNN, and the per-patch logits are decrypted
 // and aggregated here. When the model's IR is available locally, its float64 twin is printed too.
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { RemoteCnn } from '../../../client/cnn-client.ts';
+import { RemotePackedCnn } from '../../../client/cnn-packed-client.ts';
 import { classifyImageTilesRemote } from '../../../client/cnn-tiles.ts';
 import { BlindDxClient } from '../../../client/http-client.ts';
 import { readImageInput } from '../../../client/node/image-input.node.ts';
@@ -65,10 +67,6 @@ export async function runTilesRemote(a: {
     console.error('blinddx tiles: give the organisation token with --token or $BLINDDX_TOKEN');
     return 2;
   }
-  if (v.packed === true) {
-    console.error('blinddx tiles: --packed runs in-process only; the service runs streamed tiles');
-    return 2;
-  }
   const concurrency = v.concurrency === undefined ? 2 : Number(v.concurrency);
   if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 16) {
     console.error('blinddx tiles: --concurrency expects an integer 1…16');
@@ -79,26 +77,30 @@ export async function runTilesRemote(a: {
     console.error('blinddx tiles: no trusted publisher key; pass --trust <publisher.pub.json>');
     return 2;
   }
-  const { modelId, local } = _model(a.model);
+  const packed = v.packed === true;
+  const found = _model(a.model);
+  const local = found.local;
+  // The packed variant of a served CNN is its own model (own parameters and keys): `<id>.packed`.
+  const modelId = packed && !found.modelId.endsWith('.packed') ? `${found.modelId}.packed` : found.modelId;
   const grid = v.grid === undefined ? undefined : parseGridSpec(v.grid as string);
   const input = await readImageInput(a.image);
   const http = new BlindDxClient({ baseUrl: a.server, token, trustedModelKeys: trusted });
   const onPatch = (d: number, n: number) => {
     if (process.stderr.isTTY) process.stderr.write(`\rpatch ${d}/${n}${d === n ? '\n' : ''}`);
   };
-  let cnn: RemoteCnn | undefined;
+  let cnn: RemoteCnn | RemotePackedCnn | undefined;
   try {
-    cnn = await RemoteCnn.open(http, modelId);
+    cnn = packed ? await RemotePackedCnn.open(http, modelId) : await RemoteCnn.open(http, modelId);
     const t0 = performance.now();
     const reg = await cnn.register();
     const registerMs = performance.now() - t0;
     process.stderr.write(
-      `${input.source}: model ${modelId} on ${a.server}, keys registered (${(reg.bytes / 1e6).toFixed(1)} MB), streamed, ${concurrency} in flight…\n`,
+      `${input.source}: model ${modelId} on ${a.server}, keys registered (${(reg.bytes / 1e6).toFixed(1)} MB), ${packed ? `window-packed, ${(cnn as RemotePackedCnn).layout.patches} patches per request` : `streamed, ${concurrency} in flight`}…\n`,
     );
     const twin = local !== undefined && cnn.inputShape?.join() === local.inputShape.join();
     const opts = { ...(grid ? { grid } : {}), aggregate: a.how, onPatch };
     const r = twin
-      ? await classifyImageTiles(local, input.image, { ...opts, remote: { cnn, concurrency } })
+      ? await classifyImageTiles(local, input.image, { ...opts, packed, remote: { cnn, concurrency } })
       : await classifyImageTilesRemote(cnn, input.image, { ...opts, concurrency });
     const plain = 'plain' in r ? r.plain : undefined;
     const stats = r.remote!;
@@ -106,7 +108,7 @@ export async function runTilesRemote(a: {
       console.log(
         JSON.stringify({
           grid: `${r.grid.rows}x${r.grid.cols}`,
-          mode: 'streamed',
+          mode: packed ? 'packed' : 'streamed',
           server: a.server,
           modelId,
           perPatch: r.perPatch.map((l) => Array.from(l)),
@@ -143,7 +145,7 @@ export async function runTilesRemote(a: {
       );
     }
     console.log(
-      `${stats.requests} patches in ${(r.ms / 1000).toFixed(2)} s (encrypt, ${stats.requests} requests, decrypt; keys registered in ${(registerMs / 1000).toFixed(2)} s), up ${(stats.bytesUp / 1e6).toFixed(1)} MB, down ${(stats.bytesDown / 1e6).toFixed(1)} MB`,
+      `${r.perPatch.length} patches in ${(r.ms / 1000).toFixed(2)} s (encrypt, ${stats.requests} requests, decrypt; keys registered in ${(registerMs / 1000).toFixed(2)} s), up ${(stats.bytesUp / 1e6).toFixed(1)} MB, down ${(stats.bytesDown / 1e6).toFixed(1)} MB`,
     );
     return 0;
   } catch (e) {

@@ -26,14 +26,15 @@ options:
   --aggregate <how>    max (default) or mean of the per-patch logits, per class
   --json               print {"grid","mode","perPatch","aggregate","plainAggregate","ms"}
 
-on the service (--server; streamed only, one request per patch on the served protected plan):
+on the service (--server): streamed = one request per patch on the served protected plan;
+--packed = the served window-packed model <id>.packed, many patches per request:
   --server <url>       the BlindDx service; --model is then the model id there (a local folder
                        or models/<id> with the CNN's model.json adds the float64 twin)
   --token <t>          organisation API token (default $BLINDDX_TOKEN)
   --trust <file>       publisher public key (JWK) whose model signatures you trust; repeatable.
                        Default: $BLINDDX_TRUSTED_KEYS, else .data/demo-publisher.pub.json
-  --concurrency <n>    requests in flight at once (default 2)
-                       Keys are made for the run and their client is deleted at the end.`;
+  --concurrency <n>    streamed requests in flight at once (default 2)
+Keys are made for the run; their client (and key material) is deleted on the service at the end.`;
 
 /** `blinddx tiles`: the tiled (patch) flow, locally. */
 export const tilesCommand: CliCommand = {
