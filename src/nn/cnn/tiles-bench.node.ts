@@ -81,10 +81,11 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return d;
 };
 const round = (v: number) => Number(v.toFixed(1));
-const median = (xs: number[]) => {
+const medianRaw = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return round(s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+const median = (xs: number[]) => round(medianRaw(xs));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const dispose = (cs: readonly Ciphertext[]) => {
   for (const c of cs) c[Symbol.dispose]();
@@ -153,19 +154,25 @@ const summarize = (
   };
 };
 
+// Rigs: keys, server state and one end-to-end run each. Runs are interleaved (latency, packed all,
+// packed one, latency, …) so that every row sees the same machine load; ratios are also given
+// as the median of the per-round ratios.
+const cleanup: Array<{ [Symbol.dispose](): void }> = [];
+
 // 1. Latency plan (protected, the served path): one ciphertext per patch.
 const plan = planCnn(model);
-const latency = await (async () => {
-  using ctx = await HeContext.create(plan.client.params);
-  using keys = generateKeys(ctx, { relin: plan.client.relin, galoisSteps: plan.client.galoisSteps });
+const latencyRig = await (async () => {
+  const ctx = await HeContext.create(plan.client.params);
+  const keys = generateKeys(ctx, { relin: plan.client.relin, galoisSteps: plan.client.galoisSteps });
+  const cnn = new EncryptedCnn(ctx, keys, plan.server);
+  cleanup.push(cnn, keys, ctx);
   const material = keys.exportPublic();
-  using cnn = new EncryptedCnn(ctx, keys, plan.server);
   const inLayout: Layout = (() => {
     using ct = encryptInput(ctx, keys, plan.client, patches[0]);
     using _warm = cnn.infer(ct);
     return ct.layout;
   })();
-  const onePatch = (index: number): Timing => {
+  const once = (index: number): Timing => {
     const p = patches[index];
     const t0 = performance.now();
     const up = encryptInputSeeded(ctx, keys, plan.client, p);
@@ -191,46 +198,25 @@ const latency = await (async () => {
       first: index,
     };
   };
-  const galois = { count: plan.client.galoisSteps.length, bytes: material.galoisKeys?.length ?? 0 };
-  const params = `N=${plan.client.params.polyModulusDegree} [${plan.client.params.coeffModulusBits.join(',')}]`;
-  const one = Array.from({ length: reps }, (_, i) => onePatch(i % k));
-  const oneRow = summarize('latency plan, 1 patch', 1, params, galois, one);
-  log(`latency 1 patch: ${oneRow.totalMs} ms`);
-  const t0 = performance.now();
-  const all = patches.map((_, i) => onePatch(i));
-  const wall = performance.now() - t0;
-  const sum = (f: (t: Timing) => number) => round(all.reduce((a, t) => a + f(t), 0));
-  const streamed: Row = {
-    name: `latency plan, ${k} patches streamed`,
-    patches: k,
-    params,
-    galoisKeys: galois.count,
-    galoisKeyBytes: galois.bytes,
-    encryptMs: sum((t) => t.encryptMs),
-    serverMs: sum((t) => t.serverMs),
-    maskMs: sum((t) => t.maskMs),
-    decryptMs: sum((t) => t.decryptMs),
-    totalMs: round(wall),
-    totalPremaskedMs: round(wall - all.reduce((a, t) => a + t.maskMs, 0)),
-    bytesUp: all.reduce((a, t) => a + t.bytesUp, 0),
-    bytesDown: all.reduce((a, t) => a + t.bytesDown, 0),
-    maxAbsAggregateError: maxDiff(aggregateLogits(all.flatMap((t) => t.logits)), want.aggregate),
+  return {
+    once,
+    params: `N=${plan.client.params.polyModulusDegree} [${plan.client.params.coeffModulusBits.join(',')}]`,
+    galois: { count: plan.client.galoisSteps.length, bytes: material.galoisKeys?.length ?? 0 },
   };
-  log(`latency ${k} streamed: ${streamed.totalMs} ms`);
-  return { oneRow, streamed };
 })();
 
 // 2. Window-packed (protected): all patches in one request, and one patch alone.
-const windowRun = async (n: number) => {
+const windowRig = async (n: number) => {
   const wp = planWindowPacked(model, { patches: n });
   const layout = windowPackedLayout(wp);
   const set = patches.slice(0, n);
-  using ctx = await HeContext.create(wp.chain.literal);
-  using keys = generateKeys(ctx, { relin: true, galoisSteps: wp.galoisSteps });
+  const ctx = await HeContext.create(wp.chain.literal);
+  const keys = generateKeys(ctx, { relin: true, galoisSteps: wp.galoisSteps });
   const material = keys.exportPublic();
   const ti = performance.now();
-  using server = new WindowPackedServer(ctx, keys, wp);
+  const server = new WindowPackedServer(ctx, keys, wp);
   const serverInitMs = round(performance.now() - ti);
+  cleanup.push(server, keys, ctx);
   const period = wp.block * wp.copies;
   const inLayout: Layout = { kind: 'slots', length: period, period };
   const once = (): Timing => {
@@ -264,25 +250,13 @@ const windowRun = async (n: number) => {
     };
   };
   once(); // warm-up
-  const runs = Array.from({ length: n === 1 ? reps : Math.max(3, Math.ceil(reps / 2)) }, once);
-  const params = `N=${wp.chain.literal.polyModulusDegree} [${wp.chain.literal.coeffModulusBits.join(',')}]`;
-  const row = summarize(
-    `window-packed, ${n} patch${n > 1 ? 'es' : ''}`,
-    n,
-    params,
-    {
-      count: wp.galoisSteps.length,
-      bytes: material.galoisKeys?.length ?? 0,
-    },
-    runs,
-  );
   // λ of the flood: from the largest pre-flood slot error ε over all N/2 slots, λ = log2(2σ /
   // (√2·ε·2^scale)). ε is the noise alone: the expected slots are recomputed in float64 from the
   // plaintexts the client and the server actually encoded (their rounding is a fixed perturbation
   // of the inputs and weights, not noise), through the same fold, square and products.
-  const twin = windowPackedPlain(wp, set);
-  let eps = 0;
-  {
+  const lambda = () => {
+    const twin = windowPackedPlain(wp, set);
+    let eps = 0;
     const eff = server._effectiveWeights();
     const xs = packWindowInputs(layout, set);
     const hs = eff.conv.map((row, c) => {
@@ -311,14 +285,22 @@ const windowRun = async (n: number) => {
       }
     });
     dispose([...enc, ...raw]);
-  }
-  let zMax = 0;
-  for (const zs of twin.partials) for (const z of zs) for (const v of z) zMax = Math.max(zMax, Math.abs(v));
-  const lambdaFlood = wp.floodSigmaBits + 0.5 - wp.chain.outputScaleBits - Math.log2(eps);
-  log(`${row.name}: ${row.totalMs} ms (server init ${serverInitMs} ms)`);
+    let zMax = 0;
+    for (const zs of twin.partials) for (const z of zs) for (const v of z) zMax = Math.max(zMax, Math.abs(v));
+    return {
+      preFloodMaxSlotError: eps,
+      lambdaFlood: Number((wp.floodSigmaBits + 0.5 - wp.chain.outputScaleBits - Math.log2(eps)).toFixed(1)),
+      maxAbsPartial: zMax,
+      lambdaMask: Number(windowMaskLambda(wp, zMax).toFixed(1)),
+    };
+  };
   return {
-    ...row,
+    once,
+    lambda,
     serverInitMs,
+    name: `window-packed, ${n} patch${n > 1 ? 'es' : ''}`,
+    params: `N=${wp.chain.literal.polyModulusDegree} [${wp.chain.literal.coeffModulusBits.join(',')}]`,
+    galois: { count: wp.galoisSteps.length, bytes: material.galoisKeys?.length ?? 0 },
     layout: {
       copies: wp.copies,
       inputs: wp.inputs,
@@ -329,14 +311,67 @@ const windowRun = async (n: number) => {
       floodSigmaBits: wp.floodSigmaBits,
       outputScaleBits: wp.chain.outputScaleBits,
     },
-    preFloodMaxSlotError: eps,
-    lambdaFlood: Number(lambdaFlood.toFixed(1)),
-    maxAbsPartial: zMax,
-    lambdaMask: Number(windowMaskLambda(wp, zMax).toFixed(1)),
   };
 };
-const packedAll = await windowRun(k);
-const packedOne = await windowRun(1);
+const rigAll = await windowRig(k);
+const rigOne = await windowRig(1);
+
+const lat: Timing[] = [];
+const all: Timing[] = [];
+const single: Timing[] = [];
+const pairRatios: number[] = [];
+const pairRatiosPre: number[] = [];
+const tot = (t: Timing) => t.encryptMs + t.serverMs + t.decryptMs;
+for (let r = 0; r < reps; r++) {
+  const l = latencyRig.once(r % k);
+  const a = rigAll.once();
+  single.push(rigOne.once());
+  lat.push(l);
+  all.push(a);
+  pairRatios.push(tot(a) / tot(l));
+  pairRatiosPre.push((tot(a) - a.maskMs) / (tot(l) - l.maskMs));
+  log(`round ${r + 1}/${reps}: latency 1 patch ${round(tot(l))} ms, window-packed ${k} ${round(tot(a))} ms`);
+}
+const oneRow = summarize('latency plan, 1 patch', 1, latencyRig.params, latencyRig.galois, lat);
+const allRow = {
+  ...summarize(rigAll.name, k, rigAll.params, rigAll.galois, all),
+  serverInitMs: rigAll.serverInitMs,
+  layout: rigAll.layout,
+  ...rigAll.lambda(),
+};
+const oneWpRow = {
+  ...summarize(rigOne.name, 1, rigOne.params, rigOne.galois, single),
+  serverInitMs: rigOne.serverInitMs,
+  layout: rigOne.layout,
+};
+const streamed = (() => {
+  const t0 = performance.now();
+  const runs = patches.map((_, i) => latencyRig.once(i));
+  const wall = performance.now() - t0;
+  const sum = (f: (t: Timing) => number) => round(runs.reduce((a, t) => a + f(t), 0));
+  const row: Row = {
+    name: `latency plan, ${k} patches streamed`,
+    patches: k,
+    params: latencyRig.params,
+    galoisKeys: latencyRig.galois.count,
+    galoisKeyBytes: latencyRig.galois.bytes,
+    encryptMs: sum((t) => t.encryptMs),
+    serverMs: sum((t) => t.serverMs),
+    maskMs: sum((t) => t.maskMs),
+    decryptMs: sum((t) => t.decryptMs),
+    totalMs: round(wall),
+    totalPremaskedMs: round(wall - runs.reduce((a, t) => a + t.maskMs, 0)),
+    bytesUp: runs.reduce((a, t) => a + t.bytesUp, 0),
+    bytesDown: runs.reduce((a, t) => a + t.bytesDown, 0),
+    maxAbsAggregateError: maxDiff(aggregateLogits(runs.flatMap((t) => t.logits)), want.aggregate),
+  };
+  log(`latency ${k} streamed: ${row.totalMs} ms`);
+  return row;
+})();
+for (const c of cleanup) c[Symbol.dispose]();
+const latency = { oneRow, streamed };
+const packedAll = allRow;
+const packedOne = oneWpRow;
 
 const one = latency.oneRow;
 const report = {
@@ -346,6 +381,8 @@ const report = {
   reps,
   rows: [one, latency.streamed, packedAll, packedOne],
   ratios: {
+    medianOfRoundRatios: medianRaw(pairRatios),
+    medianOfRoundRatiosPremasked: medianRaw(pairRatiosPre),
     packedAllOverLatencyOne: packedAll.totalMs / one.totalMs,
     packedAllOverLatencyOnePremasked: packedAll.totalPremaskedMs / one.totalPremaskedMs,
     packedOneOverLatencyOne: packedOne.totalMs / one.totalMs,
@@ -363,6 +400,7 @@ const table = [
   ),
   '',
   `${k} packed / 1 latency patch: ${report.ratios.packedAllOverLatencyOne.toFixed(2)}× end to end (floor ≤ 3×); ${report.ratios.packedAllOverLatencyOnePremasked.toFixed(2)}× with masks made ahead of time`,
+  `  per interleaved round (median of ${reps}): ${report.ratios.medianOfRoundRatios.toFixed(2)}×, ${report.ratios.medianOfRoundRatiosPremasked.toFixed(2)}× with masks ahead of time`,
   `1 packed / 1 latency patch: ${report.ratios.packedOneOverLatencyOne.toFixed(2)}×;  ${k} streamed / 1 latency patch: ${report.ratios.streamedAllOverLatencyOne.toFixed(1)}×`,
   `window-packed λ: flood ${packedAll.lambdaFlood} (pre-flood max slot error ${packedAll.preFloodMaxSlotError.toExponential(1)}), zero-sum masks ${packedAll.lambdaMask} (max |partial| ${packedAll.maxAbsPartial.toFixed(2)}, masks ±2^${packedAll.layout.maskBits})`,
 ];
