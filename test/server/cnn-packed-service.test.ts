@@ -7,6 +7,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
+import { tilesCommand } from '../../src/apps/cli/commands/tiles.ts';
 import { RemoteCnn } from '../../src/client/cnn-client.ts';
 import { RemotePackedCnn } from '../../src/client/cnn-packed-client.ts';
 import { BlindDxClient } from '../../src/client/http-client.ts';
@@ -32,17 +34,17 @@ const model: CnnModel = {
   format: 'blinddx-cnn',
   version: 1,
   name: 'tiny-cnn',
-  inputShape: [2, 5, 5],
-  preprocessing: { scale: 1 / 255, mean: [0.5, 0.4], std: [0.25, 0.3] },
+  inputShape: [3, 5, 5],
+  preprocessing: { scale: 1 / 255, mean: [0.5, 0.4, 0.45], std: [0.25, 0.3, 0.2] },
   layers: [
     {
       op: 'conv2d',
-      inChannels: 2,
+      inChannels: 3,
       outChannels: 2,
       kernel: [3, 3],
       stride: [2, 2],
       padding: [0, 0],
-      weight: wave(36, 1.1),
+      weight: wave(54, 1.1),
       bias: [0.1, -0.2],
     },
     { op: 'poly', coeffs: [0.1, 0.3, 0.5] },
@@ -107,8 +109,8 @@ describe('window-packed CNN tiles over HTTP', () => {
   test('2×2 grid in two packed requests = the in-process packed run = float64', async () => {
     const w = 11;
     const h = 12;
-    const data = Uint8Array.from({ length: w * h * 2 }, (_, i) => (i * 53) % 256);
-    const img = { data, width: w, height: h, channels: 2 } as never;
+    const data = Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 53) % 256);
+    const img = { data, width: w, height: h, channels: 3 } as never;
     let progress = 0;
     const remote = await classifyImageTiles(model, img, {
       grid: { rows: 2, cols: 2 },
@@ -129,10 +131,58 @@ describe('window-packed CNN tiles over HTTP', () => {
     close(remote.aggregate, remote.plain.aggregate, 'aggregate');
   });
 
+  test('blinddx tiles --server --packed --json: the CLI runs the same flow and deletes its client', async () => {
+    const w = 11;
+    const h = 12;
+    const png = join(dir, 'rgb.png');
+    await sharp(Buffer.from(Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 53) % 256)), {
+      raw: { width: w, height: h, channels: 3 },
+    })
+      .png()
+      .toFile(png);
+    const modelDir = join(dir, 'tiny');
+    mkdirSync(modelDir);
+    writeFileSync(join(modelDir, 'model.json'), JSON.stringify(model));
+    const lines: string[] = [];
+    const log = console.log;
+    const err = console.error;
+    const errors: string[] = [];
+    console.log = (x: string) => lines.push(x);
+    console.error = (x: string) => errors.push(x);
+    let code: number | undefined;
+    try {
+      code = await tilesCommand.run({
+        values: {
+          model: modelDir,
+          server: svc.url,
+          token,
+          trust: [join(dir, 'publisher.pub.json')],
+          packed: true,
+          grid: '2x2',
+          json: true,
+        },
+        positionals: [png],
+      });
+    } finally {
+      console.log = log;
+      console.error = err;
+    }
+    assert.equal(code, 0, errors.join('\n'));
+    const out = JSON.parse(lines.join(''));
+    assert.equal(out.mode, 'packed');
+    assert.equal(out.modelId, 'tiny-cnn.packed');
+    assert.equal(out.requests, 2);
+    out.aggregate.forEach((v: number, k: number) => {
+      assert.ok(Math.abs(v - out.plainAggregate[k]) < TOL * Math.max(1, Math.abs(v)), `class ${k}`);
+    });
+    const deleted = (await svc.store.auditEntries()).filter((e) => e.action === 'client.deleted');
+    assert.equal(deleted.length, 1, 'the CLI deleted the client it registered');
+  });
+
   test('wrong input count, content type and model kind are refused with stable codes', async () => {
     const L = cnn.layout;
     using k = generateKeys(cnn.ctx, {});
-    const inputs = encryptWindowInputsSeeded(cnn.ctx, k, L, [Array.from({ length: 50 }, (_, i) => i)]);
+    const inputs = encryptWindowInputsSeeded(cnn.ctx, k, L, [Array.from({ length: 75 }, (_, i) => i)]);
     const send = async (body: Uint8Array, contentType: string, kind?: string) => {
       const res = await fetch(`${svc.url}/v1/infer/tiny-cnn.packed`, {
         method: 'POST',

@@ -48,7 +48,7 @@ export const clientRoutes: FastifyPluginAsync<RouteOptions> = async (app, { ctx 
         binaryBody: {
           contentTypes: [CONTENT_TYPE_PARTS],
           description:
-            'Parts container with parts `meta` (UTF-8 JSON {"modelId": string}), `publicKey`, and `relinKeys` / `galoisKeys` exactly when the model manifest needs them (needsRelinKeys, galoisSteps). Raw, uncompressed SEAL serializations.',
+            'Parts container with parts `meta` (UTF-8 JSON {"modelId": string}), `publicKey`, and `relinKeys` / `galoisKeys` exactly when the model manifest needs them (needsRelinKeys, galoisSteps). Raw, uncompressed SEAL serializations under the manifest preset. An encrypted CNN takes Galois keys for exactly its plan\'s steps (a missing or an extra step is BAD_KEY_MATERIAL) and relinearization keys; its keys are large (mnist-tenseal: 89 MB).',
           maxBytes: limit,
         },
         success: { status: 201, schema: { $ref: 'ClientRegistered#' } },

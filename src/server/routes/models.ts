@@ -53,6 +53,8 @@ export const modelRoutes: FastifyPluginAsync<
     {
       schema: routeSchema({
         summary: 'The signed client bundle of a model; verify it against the publisher key before use.',
+        description:
+          'For an encrypted CNN, `inputLayout` is `{kind: "blinddx.cnn/1", plan}` with the client half of the compiled plan only (parameters, preprocessing, input packing, output slots, Galois steps, relin need, response protection), or `{kind: "blinddx.cnn-window-packed/1", layout}` for the tiled flow\'s packed mode; stages and weights never leave the server.',
         tags: ['models'],
         auth: false,
         params: modelIdParams,
