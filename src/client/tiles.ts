@@ -52,9 +52,9 @@ export interface TileReport extends TileResult {
 }
 
 /**
- * SDK: the tiled flow in this process (browser or Node) — keys are made here, each patch is
- * encrypted, the CNN runs on ciphertexts, per-patch logits are decrypted and aggregated here. The
- * service does not serve CNN plans yet, so the server side runs locally too.
+ * SDK: the tiled flow (browser or Node) — keys are made here, each patch is encrypted, the CNN
+ * runs on ciphertexts, per-patch logits are decrypted and aggregated here. The CNN runs in this
+ * process, or on the service with `remote` (streamed: `RemoteCnn`; packed: `RemotePackedCnn`).
  *
  * @example
  * const r = await classifyImageTiles(model, decoded, { grid: { rows: 3, cols: 3 } });
