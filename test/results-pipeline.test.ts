@@ -45,6 +45,28 @@ test('results pipeline: 3 MNIST images write results.md, results.json (issue sch
       md,
       /\| MNIST \| mnist-tenseal \| test images: full split, or a seeded subset ≥ 1,000 \| 3 of 10,000 \| ✗ \|/,
     );
+    // --latency-only re-times the kept row and keeps its accuracy numbers.
+    const again = spawnSync(
+      process.execPath,
+      [
+        'src/nn/cnn/results.node.ts',
+        '--rows',
+        'mnist-tenseal',
+        '--latency-only',
+        '--latency-images',
+        '1',
+        '--protect',
+        'off',
+        '--out',
+        out,
+      ],
+      { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' },
+    );
+    assert.equal(again.status, 0, again.stderr);
+    const row2 = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).rows[0];
+    assert.equal(row2.encAcc, row.encAcc);
+    assert.equal(row2.latency.images, 1);
+    assert.ok(row2.latency.measuredAt && row2.latency.loadAverage >= 0);
     assert.ok(existsSync(join(out, 'results-mnist-accuracy.svg')));
     assert.ok(existsSync(join(out, 'results-mnist-time.svg')));
   } finally {

@@ -44,6 +44,10 @@ export interface ResultRow {
   readonly galoisKeyBytes: number;
   readonly relinKeyBytes: number;
   readonly lambda?: number;
+  /** 1-minute load average of the machine around the latency measurement (2 cores), when known. */
+  readonly loadAverage?: number;
+  /** ISO time of a later latency re-measurement (remeasureLatency), if any. */
+  readonly latencyMeasuredAt?: string;
   /** ISO time the row was measured and the wall time it took. */
   readonly measuredAt: string;
   readonly wallSeconds: number;
@@ -158,6 +162,8 @@ export function resultsJson(
         galoisKeys: r.galoisKeys,
         relinKeyBytes: r.relinKeyBytes,
         ...(r.lambda !== undefined ? { lambda: Number(r.lambda.toFixed(1)) } : {}),
+        ...(r.loadAverage !== undefined ? { loadAverage: r.loadAverage } : {}),
+        ...(r.latencyMeasuredAt !== undefined ? { measuredAt: r.latencyMeasuredAt } : {}),
       },
       floors: floorChecks(r),
       measuredAt: r.measuredAt,
@@ -179,7 +185,7 @@ export function resultsTables(rows: readonly ResultRow[]): string[] {
       const checks = floorChecks(r);
       const met = checks.filter((c) => c.met).length;
       const enc = `${r.encMode}, ${r.encProtected ? 'protected' : 'unprotected'}, ${r.encParams}${r.encBatches !== undefined ? `, ${r.encBatches}×${int(r.encBatchSize ?? 0)} images` : ''}, ${r.encMsPerImage.toFixed(1)} ms/image`;
-      const lat = `${int(Math.round(r.msPerImage))} ms (median of ${r.latencyImages}, ${r.latencyProtected ? 'protected' : 'unprotected'}, ${r.latencyParams})`;
+      const lat = `${int(Math.round(r.msPerImage))} ms (median of ${r.latencyImages}, ${r.latencyProtected ? 'protected' : 'unprotected'}, ${r.latencyParams}${r.loadAverage !== undefined ? `; load ${r.loadAverage.toFixed(1)}` : ''})`;
       return `| ${r.dataset} | ${r.model} | ${r.n === r.testSize ? `full ${int(r.n)}` : `${int(r.n)} of ${int(r.testSize)} (seed ${r.seed})`} | ${pct(r.plainAcc)} | ${pct(r.simAcc)} (${int(r.simN)}) | ${pct(r.encAcc)} | ${pct(r.agreement)} | ${(100 * (r.plainAcc - r.encAcc)).toFixed(2)} pt | ${r.maxAbsLogitDelta.toExponential(1)} | ${enc} | ${lat} | ${kib(r.bytesUp)} / ${kib(r.bytesDown)} | ${r.galoisKeys}, ${mib(r.galoisKeyBytes)} | ${met === checks.length ? '✓' : '✗'} ${met}/${checks.length} |`;
     }),
   ];

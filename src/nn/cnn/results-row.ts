@@ -132,6 +132,15 @@ export async function measureRow(
           encBatchBytesDown: tp.batchBytesDown,
         }
       : {}),
+    ...latencyFields(lat),
+    measuredAt: new Date().toISOString(),
+    wallSeconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
+  };
+}
+
+/** The latency part of a row, from a latency-plan run. */
+function latencyFields(lat: LatencyResult) {
+  return {
     msPerImage: lat.medianMs,
     latencyImages: lat.n,
     latencyImageMs: lat.imageMs,
@@ -145,7 +154,22 @@ export async function measureRow(
     galoisKeyBytes: lat.galoisKeyBytes,
     relinKeyBytes: lat.relinKeyBytes,
     ...(lat.lambda !== undefined ? { lambda: lat.lambda } : {}),
-    measuredAt: new Date().toISOString(),
-    wallSeconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
   };
+}
+
+/**
+ * Re-times a kept row's single-image latency (same images: the first k of its subset) without
+ * re-running the accuracy passes, e.g. on a quieter machine. Returns the updated row.
+ */
+export async function remeasureLatency(
+  model: CnnModel,
+  ds: ImageDataset,
+  row: ResultRow,
+  opts: { latencyImages?: number; protect?: boolean } = {},
+): Promise<ResultRow> {
+  const k = Math.min(row.n, opts.latencyImages ?? row.latencyImages);
+  const indices = seededSubset(ds.n, row.n, row.seed).slice(0, k);
+  const plain = evaluatePlain(model, ds, indices);
+  const lat = await evaluateLatency(model, ds, indices, plain, { protect: opts.protect ?? true });
+  return { ...row, ...latencyFields(lat), latencyMeasuredAt: new Date().toISOString() };
 }

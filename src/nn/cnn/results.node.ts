@@ -5,7 +5,7 @@
 //
 //   node src/nn/cnn/results.node.ts [--rows mnist-tenseal,…] [--n N] [--sim-n N] [--latency-images 5]
 //        [--no-sweep] [--sweep-sim 500] [--sweep-enc 20] [--sweep-bits 20,22,…] [--out docs] [--models models]
-//        [--mode throughput|latency] [--protect on|off] [--tables-only]
+//        [--mode throughput|latency] [--protect on|off] [--tables-only] [--latency-only]
 //
 // Encrypted accuracy runs in throughput mode (one image per slot, ≤ N/2 images per batch) on each
 // row's full test split (or its registered seeded subset); latency is timed separately on single
@@ -13,8 +13,10 @@
 // --mode latency / --protect off exist for small CI runs (rows say which was used).
 //
 // Each row is kept in <out>/results/<model>.json, so rows can be run in separate processes (--rows)
-// and the tables are always rebuilt from every kept row.
+// and the tables are always rebuilt from every kept row. --latency-only re-times the single-image
+// latency of kept rows (e.g. once the machine is quieter) without re-running the accuracy passes.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type CnnModel, parseCnnModel } from './ir.ts';
@@ -28,7 +30,7 @@ import {
 } from './results-eval.ts';
 import { EVAL_SETS, evalSet, RESULTS_ROWS } from './results-registry.node.ts';
 import { missingFloorRows, pct, type ResultRow, resultsJson, resultsTables } from './results-report.ts';
-import { measureRow } from './results-row.ts';
+import { measureRow, remeasureLatency } from './results-row.ts';
 import { lineChartSvg } from './svg-plot.ts';
 
 interface SweepPoint {
@@ -165,7 +167,8 @@ function markdown(rows: ResultRow[], missing: string[], sweep: SweepPoint[] | un
     '- **test images**: the full test split unless a seeded subset is stated (the first n indices of a',
     '  Fisher–Yates shuffle with `Rng(seed)`, `src/nn/train/rng.ts`). Test splits:',
     ...sets.map((s) => `  - ${s}`),
-    '- Times are on a shared 2-core machine with other jobs running; they are upper bounds of a quiet run.',
+    '- Times are wall times on a shared 2-core machine while other jobs ran (the 1-minute load average at',
+    '  the latency measurement is given where recorded; load 2 = both cores busy): upper bounds of a quiet run.',
     '',
     ...resultsTables(rows),
     '',
@@ -209,6 +212,7 @@ async function main(): Promise<void> {
       'sweep-enc': { type: 'string', default: '20' },
       'sweep-bits': { type: 'string', default: '20,22,24,26,28,32,36,40' },
       'tables-only': { type: 'boolean', default: false },
+      'latency-only': { type: 'boolean', default: false },
       mode: { type: 'string', default: 'throughput' },
       protect: { type: 'string', default: 'on' },
       out: { type: 'string', default: 'docs' },
@@ -249,6 +253,25 @@ async function main(): Promise<void> {
     const set = evalSet(r.set);
     const model = loadModel(dir);
     const ds = set.load();
+    const kept = join(rowsDir, `${r.model}.json`);
+    if (values['latency-only']) {
+      if (!existsSync(kept)) {
+        log(`${r.model}: no kept row to re-time (measure it first)`);
+        continue;
+      }
+      const old = JSON.parse(readFileSync(kept, 'utf8')) as ResultRow;
+      log(`${r.model}: re-timing the latency plan on ${latencyImages ?? old.latencyImages} images…`);
+      const row = await remeasureLatency(model, ds, old, {
+        ...(latencyImages !== undefined ? { latencyImages } : {}),
+        protect: values.protect === 'on',
+      });
+      const timed = { ...row, loadAverage: Number(loadavg()[0].toFixed(2)) };
+      log(
+        `  median ${timed.msPerImage.toFixed(0)} ms (was ${old.msPerImage.toFixed(0)}), load ${timed.loadAverage}`,
+      );
+      writeFileSync(kept, `${JSON.stringify(timed, null, 2)}\n`);
+      continue;
+    }
     const n = Math.min(cap ?? r.n ?? ds.n, r.n ?? ds.n);
     log(`${r.model} on ${n === ds.n ? 'all' : n} of ${ds.n} ${set.dataset} test images…`);
     const row = await measureRow(
@@ -268,11 +291,17 @@ async function main(): Promise<void> {
         log: (s) => log(`  ${s}`),
       },
     );
-    log(`  ${r.model}: done in ${row.wallSeconds} s`);
-    writeFileSync(join(rowsDir, `${r.model}.json`), `${JSON.stringify(row, null, 2)}\n`);
+    const timed = { ...row, loadAverage: Number(loadavg()[0].toFixed(2)) };
+    log(`  ${r.model}: done in ${row.wallSeconds} s (load ${timed.loadAverage})`);
+    writeFileSync(kept, `${JSON.stringify(timed, null, 2)}\n`);
   }
   const sweepFile = join(rowsDir, 'mnist-scale-sweep.sweep');
-  if (!values['tables-only'] && !values['no-sweep'] && (!wanted || wanted.includes('sweep'))) {
+  if (
+    !values['tables-only'] &&
+    !values['latency-only'] &&
+    !values['no-sweep'] &&
+    (!wanted || wanted.includes('sweep'))
+  ) {
     const points = await sweepMnist(
       modelsDir,
       seed,
