@@ -76,7 +76,12 @@ interface ClientState {
   readonly keys: EvaluationKeys;
   readonly cnn?: EncryptedCnn;
   readonly packed?: WindowPackedServer;
+  /** Ready re-randomize + flood masks of this client (latency plan), each used exactly once. */
+  readonly masks?: Ciphertext[];
 }
+
+/** Ready masks kept per client in each worker (one fresh Enc_pk(flood) each, ~0.5 MB at N=16384). */
+export const CNN_MASK_RESERVOIR = 2;
 
 /** A window-packed model as a worker receives it with every task. */
 export type CnnPackedModelPayload = {
@@ -179,6 +184,7 @@ function _clientState(
   while (cache.size > CNN_KEY_CACHE_SIZE) {
     const [oldest, v] = cache.entries().next().value!;
     cache.delete(oldest);
+    for (const m of v.masks?.splice(0) ?? []) m[Symbol.dispose]();
     v.cnn?.[Symbol.dispose]();
     v.packed?.[Symbol.dispose]();
     v.keys[Symbol.dispose]();
@@ -200,8 +206,23 @@ function _clientFor(env: WorkerEnv, loaded: LoadedPlan, modelKey: string, p: Cnn
     _withKeys(_loadKeys(loaded.ctx, m, loaded.plan, 'key material'), (keys) => ({
       keys,
       cnn: new EncryptedCnn(loaded.ctx, keys, loaded.plan),
+      masks: [],
     })),
   );
+}
+
+/**
+ * Tops a client's mask reservoir up, one mask per macrotask after the response is on its way, so
+ * the next request skips the public-key encryption. Stops when the client was evicted.
+ */
+function _refillMasks(state: ClientState): void {
+  const step = () => {
+    const masks = state.masks;
+    if (masks === undefined || state.keys.disposed || masks.length >= CNN_MASK_RESERVOIR) return;
+    masks.push(state.cnn!.createMask());
+    setTimeout(step, 0);
+  };
+  setTimeout(step, 0);
 }
 
 async function _packedFor(env: WorkerEnv, m: CnnPackedModelPayload): Promise<LoadedPacked> {
@@ -240,11 +261,16 @@ async function infer(p: CnnInferInput, env: WorkerEnv): Promise<Uint8Array[]> {
         _coded('BAD_CIPHERTEXT', `infer: input ${i}`, e);
       }
     }
-    const cnn = _clientFor(env, loaded, p.model.key, p).cnn!;
-    return inputs.map((ct) => {
-      using out = cnn.infer(ct);
+    const state = _clientFor(env, loaded, p.model.key, p);
+    const cnn = state.cnn!;
+    const results = inputs.map((ct) => {
+      // A ready mask when there is one (consumed by infer), else infer makes one now.
+      const mask = state.masks?.shift();
+      using out = cnn.infer(ct, mask === undefined ? {} : { mask });
       return saveCiphertext(out);
     });
+    _refillMasks(state);
+    return results;
   } finally {
     for (const c of inputs) c[Symbol.dispose]();
   }
