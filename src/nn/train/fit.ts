@@ -3,7 +3,7 @@ import { Adam } from './adam.ts';
 import { type AugmentOptions, augmentInto } from './augment.ts';
 import { sizeOf } from './layer.ts';
 import { sigmoidBce, softmaxCe } from './loss.ts';
-import { accuracy, macroAuc } from './metrics.ts';
+import { accuracy, balancedAccuracy, macroAuc } from './metrics.ts';
 import { Rng } from './rng.ts';
 import type { Sequential } from './sequential.ts';
 
@@ -20,6 +20,8 @@ export interface EvalMetrics {
   loss: number;
   accuracy: number;
   auc: number;
+  /** Mean per-class recall over the classes present in the labels. */
+  balancedAccuracy: number;
 }
 
 /** What {@link fit} reports after every batch (for progress bars). */
@@ -51,8 +53,11 @@ export interface FitOptions {
   outputs: number;
   classWeights?: number[];
   augment?: AugmentOptions;
-  /** Which validation metric picks the kept epoch. */
-  select?: 'auc' | 'accuracy' | 'loss';
+  /**
+   * Which validation metric picks the kept epoch; `'last'` keeps the final epoch (used when there is
+   * no validation split: the test split never picks epochs).
+   */
+  select?: 'auc' | 'accuracy' | 'balanced-accuracy' | 'loss' | 'last';
   /** Stop after this many epochs without improvement (default: never). */
   patience?: number;
   onBatch?: (r: BatchReport) => void;
@@ -122,25 +127,35 @@ export function evaluate(
   data: TensorData,
   opts: Pick<FitOptions, 'outputs' | 'classWeights'>,
 ): EvalMetrics {
+  if (data.n === 0)
+    return { loss: Number.NaN, accuracy: Number.NaN, auc: Number.NaN, balancedAccuracy: Number.NaN };
   const logits = predictLogits(net, data);
   const probs = logitsToProbs(logits, opts.outputs);
+  const predicted = predictClasses(probs, opts.outputs);
   const loss =
     opts.outputs === 1
       ? sigmoidBce(logits, data.labels, opts.classWeights).loss
       : softmaxCe(logits, data.labels, opts.outputs, opts.classWeights).loss;
   return {
     loss,
-    accuracy: accuracy(predictClasses(probs, opts.outputs), data.labels),
+    accuracy: accuracy(predicted, data.labels),
     auc: macroAuc(probs, data.labels, opts.outputs),
+    balancedAccuracy: balancedAccuracy(predicted, data.labels),
   };
 }
 
 /**
  * Mini-batch training with Adam, cosine learning-rate decay, optional augmentation, and model
  * selection on the validation set (the best epoch's weights are restored at the end).
- * Deterministic for a given seed.
+ * Deterministic for a given seed. Without a validation set (`val` undefined or empty) the last epoch
+ * is kept whatever `select` says.
  */
-export function fit(net: Sequential, train: TensorData, val: TensorData, opts: FitOptions): FitResult {
+export function fit(
+  net: Sequential,
+  train: TensorData,
+  val: TensorData | undefined,
+  opts: FitOptions,
+): FitResult {
   if (!(opts.epochs >= 1) || !(opts.batchSize >= 1) || !(opts.lr > 0)) {
     throw new NnError(
       'NN_INVALID_ARGUMENT',
@@ -154,9 +169,16 @@ export function fit(net: Sequential, train: TensorData, val: TensorData, opts: F
   const xb = new Float32Array(opts.batchSize * per);
   const yb = new Uint8Array(opts.batchSize);
   const batches = Math.ceil(train.n / opts.batchSize);
-  const select = opts.select ?? 'auc';
+  const select = val === undefined || val.n === 0 ? 'last' : (opts.select ?? 'auc');
   const score = (m: EvalMetrics) =>
-    select === 'loss' ? -m.loss : select === 'accuracy' ? m.accuracy : m.auc;
+    select === 'loss'
+      ? -m.loss
+      : select === 'accuracy'
+        ? m.accuracy
+        : select === 'balanced-accuracy'
+          ? m.balancedAccuracy
+          : m.auc;
+  const empty: TensorData = { x: new Float32Array(0), labels: new Uint8Array(0), n: 0, shape: train.shape };
   const history: EpochReport[] = [];
   let best: Float32Array[] = net.snapshot();
   let bestEpoch = 0;
@@ -185,8 +207,8 @@ export function fit(net: Sequential, train: TensorData, val: TensorData, opts: F
       lossSum += loss * b;
       opts.onBatch?.({ epoch, batch: bi + 1, batches, loss });
     }
-    const valM = evaluate(net, val, opts);
-    const isBest = bestVal === undefined || score(valM) > score(bestVal);
+    const valM = evaluate(net, val ?? empty, opts);
+    const isBest = select === 'last' || bestVal === undefined || score(valM) > score(bestVal);
     if (isBest) {
       best = net.snapshot();
       bestEpoch = epoch;

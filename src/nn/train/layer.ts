@@ -10,6 +10,8 @@ export type LayerConfig =
   | { type: 'conv2d'; outChannels: number; kernel: number; stride: number; padding: number }
   | { type: 'relu' }
   | { type: 'square' }
+  /** Trainable a·x² + b·x + c (three scalars per layer); `init` is `[c, b, a]`, default x². */
+  | { type: 'poly'; init?: [number, number, number] }
   | { type: 'maxpool'; kernel: number; stride: number }
   | { type: 'avgpool'; kernel: number; stride: number }
   | { type: 'gap' }

@@ -64,3 +64,18 @@ export function macroAuc(probs: ArrayLike<number>, labels: ArrayLike<number>, k:
   }
   return used === 0 ? Number.NaN : sum / used;
 }
+
+/** Mean per-class recall over the classes that occur in `labels` (NaN for no samples). */
+export function balancedAccuracy(predicted: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const hit = new Map<number, [number, number]>();
+  for (let i = 0; i < labels.length; i++) {
+    const e = hit.get(labels[i]) ?? [0, 0];
+    e[1]++;
+    if (predicted[i] === labels[i]) e[0]++;
+    hit.set(labels[i], e);
+  }
+  if (hit.size === 0) return Number.NaN;
+  let s = 0;
+  for (const [ok, n] of hit.values()) s += ok / n;
+  return s / hit.size;
+}

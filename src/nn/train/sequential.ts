@@ -3,6 +3,7 @@ import { Conv2d } from './conv2d.ts';
 import { Dense } from './dense.ts';
 import { Flatten, Relu, Square } from './elementwise.ts';
 import type { Layer, LayerConfig, Param } from './layer.ts';
+import { Poly2 } from './poly.ts';
 import { AvgPool2d, GlobalAvgPool, MaxPool2d } from './pool.ts';
 import type { Rng } from './rng.ts';
 
@@ -38,6 +39,9 @@ export class Sequential {
           break;
         case 'square':
           layer = new Square(shape);
+          break;
+        case 'poly':
+          layer = new Poly2(name, shape, c);
           break;
         case 'flatten':
           layer = new Flatten(shape);

@@ -1,12 +1,18 @@
 import { MEDMNIST_CLASSES, type MedMnistName } from '../../../nn/data/medmnist.node.ts';
 import { NnError } from '../../../nn/errors.ts';
+import { CNN_DATASETS, type CnnDatasetName } from '../../../nn/train/cnn-data.node.ts';
+import { CNN_PRESETS } from '../../../nn/train/cnn-presets.ts';
 import type { BatchReport, EpochReport } from '../../../nn/train/fit.ts';
+import { trainCnn } from '../../../nn/train/train-cnn.node.ts';
 import { trainSplitModel } from '../../../nn/train/train-split-model.node.ts';
 import type { CliCommand } from '../command.ts';
 
 const usage = `usage: blinddx train --dataset pneumoniamnist|breastmnist --out models/<name> [options]
+       blinddx train --kind cnn --dataset <set> --arch <preset> --out models/<name> [cnn options]
 
-Trains a split model (cleartext CNN backbone + private linear head) on a MedMNIST set: trains on the
+--kind split (default) trains a split model; --kind cnn trains an HE-friendly CNN (see below).
+
+Split model: trains a split model (cleartext CNN backbone + private linear head) on a MedMNIST set: trains on the
 train split, keeps the epoch with the best validation AUC, reports test. Writes
   <out>/backbone.onnx   public backbone (input "image" [N,1,28,28], output "embedding" [N,d])
   <out>/head.json       the vendor's private head (keep it off the client)
@@ -23,7 +29,32 @@ options:
   --batch-size <n>        mini-batch size (default 32)
   --weight-decay <x>      decoupled (AdamW) weight decay on weights (default 1e-4)
   --head-hidden <h>       MLP head dense(h) → x² → dense(1) instead of the linear head
-  --init-from <dir>       start from the backbone of an existing split model (same --width/--embedding-dim)`;
+  --init-from <dir>       start from the backbone of an existing split model (same --width/--embedding-dim)
+
+CNN (--kind cnn): an encrypted-inference CNN (x² activations, two of them) trained in float32, with
+a fixed seed (same seed, same machine → same model), Adam + cosine decay, and the epoch picked on the
+validation split where the dataset has one (MedMNIST, HAM10000), else the last epoch. Writes
+  <out>/model.json      CNN IR (what planCnn compiles and the encrypted executor serves)
+  <out>/model.onnx      the same net as ONNX (Conv/Mul/Gemm; onnx-import.ts reads it back; not with --poly)
+  <out>/training.json   options, split, seed, command, metrics through the IR (accuracy, balanced
+                        accuracy, AUC, majority baseline), protected-plan statistics
+  <out>/training.log    one line per epoch
+
+cnn options:
+  --dataset <name>        ${CNN_DATASETS.join(' | ')}
+                          (kmnist: its 10k test set split 8,000/2,000 with Rng(1); ham10000: 8×8
+                          hmnist, lesion-grouped stratified 70/15/15 split)
+  --arch <preset>         ${Object.keys(CNN_PRESETS).join(' | ')} (default tenseal)
+  --poly                  trainable a·x²+b·x+c activations instead of x² (no ONNX export)
+  --epochs <n>            (default 10)      --seed <s>         (default 1)
+  --lr <x>                (default 0.002)   --batch-size <n>   (default 64)
+  --weight-decay <x>      AdamW decay (default 0)
+  --shift <px>            random shift augmentation (default 0)
+  --flip                  random left–right mirror augmentation
+  --class-weights         inverse-frequency class weights (imbalanced sets)
+  --select <metric>       accuracy | balanced-accuracy | auc | loss: val metric that picks the epoch
+  --limit <n>             train on the first n images only (smoke tests)
+  --test-limit <n>        measure on the first n test images only (smoke tests)`;
 
 function intOpt(v: unknown, name: string, dflt: number): number {
   if (v === undefined) return dflt;
@@ -37,10 +68,134 @@ function fmt(x: number): string {
   return Number.isNaN(x) ? '  n/a ' : x.toFixed(4);
 }
 
-/** `blinddx train`: a thin wrapper over `trainSplitModel` with a progress display on stderr. */
+/** Progress display on stderr: a bar per batch on a TTY, one line per epoch always. */
+function progress(): { onBatch: (r: BatchReport) => void; onEpoch: (r: EpochReport) => void } {
+  const err = process.stderr;
+  const tty = err.isTTY === true;
+  let lastPrint = 0;
+  return {
+    onBatch: (r) => {
+      if (!tty) return;
+      const now = Date.now();
+      if (now - lastPrint < 100 && r.batch !== r.batches) return;
+      lastPrint = now;
+      const w = 30;
+      const done = Math.round((w * r.batch) / r.batches);
+      err.write(
+        `\r  epoch ${String(r.epoch).padStart(3)}  [${'#'.repeat(done)}${'.'.repeat(w - done)}] ${r.batch}/${r.batches}  loss ${r.loss.toFixed(4)}   `,
+      );
+    },
+    onEpoch: (r) => {
+      if (tty) err.write('\r\x1b[2K');
+      const v = Number.isNaN(r.val.accuracy)
+        ? ''
+        : `  val acc ${fmt(r.val.accuracy)}  bal ${fmt(r.val.balancedAccuracy)}  AUC ${fmt(r.val.auc)}`;
+      err.write(
+        `  epoch ${String(r.epoch).padStart(3)}/${r.epochs}  train loss ${r.trainLoss.toFixed(4)}${v}  lr ${r.lr.toExponential(2)}  ${r.seconds.toFixed(1)}s${r.isBest && v !== '' ? '  * best' : ''}\n`,
+      );
+    },
+  };
+}
+
+const SELECTS = ['accuracy', 'balanced-accuracy', 'auc', 'loss'] as const;
+
+/** `blinddx train --kind cnn`: {@link trainCnn} with every effective option recorded. */
+async function runCnn(values: Record<string, unknown>): Promise<number> {
+  const dataset = values.dataset as string | undefined;
+  const out = values.out as string | undefined;
+  if (dataset === undefined || !(CNN_DATASETS as readonly string[]).includes(dataset) || out === undefined) {
+    console.error(
+      `blinddx train: --kind cnn needs --dataset (${CNN_DATASETS.join('|')}) and --out\n\n${usage}`,
+    );
+    return 2;
+  }
+  let o: {
+    arch: string;
+    epochs: number;
+    seed: number;
+    lr: number;
+    batchSize: number;
+    weightDecay: number;
+    maxShift: number;
+    select: (typeof SELECTS)[number];
+    limit?: number;
+    testLimit?: number;
+  };
+  try {
+    const arch = (values.arch as string | undefined) ?? 'tenseal';
+    if (!(arch in CNN_PRESETS)) {
+      throw new NnError(
+        'NN_INVALID_ARGUMENT',
+        `--arch must be one of ${Object.keys(CNN_PRESETS).join(', ')}`,
+      );
+    }
+    const select = ((values.select as string | undefined) ?? 'accuracy') as (typeof SELECTS)[number];
+    if (!SELECTS.includes(select))
+      throw new NnError('NN_INVALID_ARGUMENT', `--select must be one of ${SELECTS.join(', ')}`);
+    o = {
+      arch,
+      epochs: intOpt(values.epochs, 'epochs', 10),
+      seed: intOpt(values.seed, 'seed', 1),
+      lr: values.lr === undefined ? 0.002 : Number(values.lr),
+      batchSize: intOpt(values['batch-size'], 'batch-size', 64),
+      weightDecay: values['weight-decay'] === undefined ? 0 : Number(values['weight-decay']),
+      maxShift: intOpt(values.shift, 'shift', 0),
+      select,
+      limit: values.limit === undefined ? undefined : intOpt(values.limit, 'limit', 0),
+      testLimit:
+        values['test-limit'] === undefined ? undefined : intOpt(values['test-limit'], 'test-limit', 0),
+    };
+    if (o.epochs < 1 || o.batchSize < 1)
+      throw new NnError('NN_INVALID_ARGUMENT', '--epochs and --batch-size must be ≥ 1');
+    if (!(o.lr > 0 && o.lr < 1)) throw new NnError('NN_INVALID_ARGUMENT', '--lr must be in (0, 1)');
+    if (!(o.weightDecay >= 0 && o.weightDecay < 1)) {
+      throw new NnError('NN_INVALID_ARGUMENT', '--weight-decay must be in [0, 1)');
+    }
+  } catch (e) {
+    console.error(`blinddx train: ${(e as Error).message}`);
+    return 2;
+  }
+  const flags = [
+    values.poly === true ? ' --poly' : '',
+    values.flip === true ? ' --flip' : '',
+    values['class-weights'] === true ? ' --class-weights' : '',
+    o.limit === undefined ? '' : ` --limit ${o.limit}`,
+    o.testLimit === undefined ? '' : ` --test-limit ${o.testLimit}`,
+  ].join('');
+  const command =
+    `blinddx train --kind cnn --dataset ${dataset} --arch ${o.arch} --out ${out} --epochs ${o.epochs} --seed ${o.seed}` +
+    ` --lr ${o.lr} --batch-size ${o.batchSize} --weight-decay ${o.weightDecay} --shift ${o.maxShift} --select ${o.select}${flags}`;
+  const err = process.stderr;
+  try {
+    const res = trainCnn({
+      dataset: dataset as CnnDatasetName,
+      outDir: out,
+      ...o,
+      poly: values.poly === true,
+      flip: values.flip === true,
+      classWeights: values['class-weights'] === true,
+      command,
+      ...progress(),
+      log: (m) => err.write(`${m}\n`),
+    });
+    const t = res.metrics.test;
+    console.log(
+      `\n${res.model.name}: test (n ${t.n}, float64 IR reference) accuracy ${fmt(t.accuracy)}, balanced ${fmt(t.balancedAccuracy)}, AUC ${fmt(t.auc)}\nwrote ${res.files.join(', ')}`,
+    );
+    return 0;
+  } catch (e) {
+    if (e instanceof NnError) {
+      console.error(`blinddx train: ${e.code}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+/** `blinddx train`: split models via `trainSplitModel`, CNNs via `trainCnn`; progress on stderr. */
 export const trainCommand: CliCommand = {
   name: 'train',
-  summary: 'train a split model (ONNX backbone + private head) on a MedMNIST set',
+  summary: 'train a split model (ONNX backbone + private head) or an HE-friendly CNN (--kind cnn)',
   usage,
   options: {
     dataset: { type: 'string' },
@@ -54,8 +209,23 @@ export const trainCommand: CliCommand = {
     'init-from': { type: 'string' },
     'weight-decay': { type: 'string' },
     'head-hidden': { type: 'string' },
+    kind: { type: 'string' },
+    arch: { type: 'string' },
+    poly: { type: 'boolean' },
+    shift: { type: 'string' },
+    flip: { type: 'boolean' },
+    'class-weights': { type: 'boolean' },
+    select: { type: 'string' },
+    limit: { type: 'string' },
+    'test-limit': { type: 'string' },
   },
   async run({ values }) {
+    const kind = (values.kind as string | undefined) ?? 'split';
+    if (kind === 'cnn') return runCnn(values);
+    if (kind !== 'split') {
+      console.error(`blinddx train: --kind must be split or cnn, got "${kind}"\n\n${usage}`);
+      return 2;
+    }
     const dataset = values.dataset as string | undefined;
     const out = values.out as string | undefined;
     if (dataset === undefined || !(dataset in MEDMNIST_CLASSES) || out === undefined) {
@@ -92,25 +262,7 @@ export const trainCommand: CliCommand = {
       return 2;
     }
     const err = process.stderr;
-    const tty = err.isTTY === true;
-    let lastPrint = 0;
-    const onBatch = (r: BatchReport) => {
-      if (!tty) return;
-      const now = Date.now();
-      if (now - lastPrint < 100 && r.batch !== r.batches) return;
-      lastPrint = now;
-      const w = 30;
-      const done = Math.round((w * r.batch) / r.batches);
-      err.write(
-        `\r  epoch ${String(r.epoch).padStart(3)}  [${'#'.repeat(done)}${'.'.repeat(w - done)}] ${r.batch}/${r.batches}  loss ${r.loss.toFixed(4)}   `,
-      );
-    };
-    const onEpoch = (r: EpochReport) => {
-      if (tty) err.write('\r\x1b[2K');
-      err.write(
-        `  epoch ${String(r.epoch).padStart(3)}/${r.epochs}  train loss ${r.trainLoss.toFixed(4)}  val acc ${fmt(r.val.accuracy)}  val AUC ${fmt(r.val.auc)}  lr ${r.lr.toExponential(2)}  ${r.seconds.toFixed(1)}s${r.isBest ? '  * best' : ''}\n`,
-      );
-    };
+    const { onBatch, onEpoch } = progress();
     // Recorded in model.json with every effective option, so the run can be repeated exactly.
     const command =
       `blinddx train --dataset ${dataset} --out ${out} --epochs ${opts.epochs} --seed ${opts.seed}` +

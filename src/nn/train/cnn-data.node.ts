@@ -1,0 +1,118 @@
+import { HMNIST_CLASSES } from '../data/csv-digits.node.ts';
+import { classCounts, type ImageDataset } from '../data/dataset.ts';
+import { loadHam10000WithLesions } from '../data/ham10000.node.ts';
+import { loadIdxDataset } from '../data/idx.node.ts';
+import { loadKmnistSplit } from '../data/kmnist-split.node.ts';
+import { loadMedMnist, MEDMNIST_CLASSES } from '../data/medmnist.node.ts';
+import { NnError } from '../errors.ts';
+import { groupedSplit } from './grouped-split.ts';
+
+/** Datasets `blinddx train --kind cnn` knows. */
+export const CNN_DATASETS = [
+  'mnist',
+  'fashion-mnist',
+  'kmnist',
+  'pneumoniamnist',
+  'breastmnist',
+  'ham10000',
+] as const;
+export type CnnDatasetName = (typeof CNN_DATASETS)[number];
+
+/** A dataset's splits (val absent where the dataset has none), class names and how it was split. */
+export interface CnnDataSplits {
+  readonly train: ImageDataset;
+  readonly val?: ImageDataset;
+  readonly test: ImageDataset;
+  readonly classes: readonly string[];
+  /** One sentence on where each split comes from (recorded in training.json). */
+  readonly split: string;
+  /** Loader call that reproduces the test split (for the results pipeline). */
+  readonly testLoader: string;
+}
+
+const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+const FASHION = [
+  't-shirt',
+  'trouser',
+  'pullover',
+  'dress',
+  'coat',
+  'sandal',
+  'shirt',
+  'sneaker',
+  'bag',
+  'boot',
+];
+const KMNIST = ['o', 'ki', 'su', 'tsu', 'na', 'ha', 'ma', 'ya', 're', 'wo'];
+
+/** The rows `idx` of `ds` as a new dataset. */
+export function subsetDataset(ds: ImageDataset, idx: readonly number[]): ImageDataset {
+  const size = ds.height * ds.width * ds.channels;
+  const images = new Uint8Array(idx.length * size);
+  const labels = new Uint8Array(idx.length);
+  idx.forEach((i, j) => {
+    images.set(ds.images.subarray(i * size, (i + 1) * size), j * size);
+    labels[j] = ds.labels[i];
+  });
+  return { images, labels, n: idx.length, height: ds.height, width: ds.width, channels: ds.channels };
+}
+
+/** HAM10000 split fractions (of lesions, per class) and its seed: fixed so every run sees one split. */
+export const HAM_SPLIT = { test: 0.15, val: 0.15, seed: 1 } as const;
+
+/** Loads the train/val/test splits of `name` (all uint8 grayscale). */
+export function loadCnnDataset(name: CnnDatasetName): CnnDataSplits {
+  switch (name) {
+    case 'mnist':
+    case 'fashion-mnist':
+      return {
+        train: loadIdxDataset(name, 'train'),
+        test: loadIdxDataset(name, 'test'),
+        classes: name === 'mnist' ? DIGITS : FASHION,
+        split: 'official 60,000 train / 10,000 test; no validation split (last epoch kept)',
+        testLoader: `loadIdxDataset('${name}', 'test')`,
+      };
+    case 'kmnist':
+      return {
+        train: loadKmnistSplit('train'),
+        test: loadKmnistSplit('test'),
+        classes: KMNIST,
+        split:
+          'the 10,000 KMNIST test images split 8,000 train / 2,000 held-out test by loadKmnistSplit (Rng(1)); no validation split (last epoch kept)',
+        testLoader: "loadKmnistSplit('test')",
+      };
+    case 'pneumoniamnist':
+    case 'breastmnist':
+      return {
+        train: loadMedMnist(name, 'train'),
+        val: loadMedMnist(name, 'val'),
+        test: loadMedMnist(name, 'test'),
+        classes: MEDMNIST_CLASSES[name],
+        split: 'official MedMNIST v2 train / val / test; epoch chosen on val',
+        testLoader: `loadMedMnist('${name}', 'test')`,
+      };
+    case 'ham10000': {
+      const { data, lesionIds } = loadHam10000WithLesions();
+      const s = groupedSplit(lesionIds, data.labels, HAM_SPLIT);
+      return {
+        train: subsetDataset(data, s.train),
+        val: subsetDataset(data, s.val),
+        test: subsetDataset(data, s.test),
+        classes: HMNIST_CLASSES,
+        split: `hmnist_8_8_L rows aligned to HAM10000_metadata.csv (file order, checked row by row); lesion-grouped split stratified by dx, ${HAM_SPLIT.test} test / ${HAM_SPLIT.val} val of the lesions per class, groupedSplit seed ${HAM_SPLIT.seed}; epoch chosen on val`,
+        testLoader: `groupedSplit(loadHam10000WithLesions().lesionIds, labels, ${JSON.stringify(HAM_SPLIT)}).test`,
+      };
+    }
+    default:
+      throw new NnError(
+        'NN_INVALID_ARGUMENT',
+        `loadCnnDataset: unknown dataset "${name}" (one of ${CNN_DATASETS.join(', ')})`,
+      );
+  }
+}
+
+/** Share of the most frequent class in `labels` (the accuracy of always answering it). */
+export function majorityBaseline(labels: Uint8Array): number {
+  const c = classCounts(labels);
+  return labels.length === 0 ? Number.NaN : Math.max(...c) / labels.length;
+}
