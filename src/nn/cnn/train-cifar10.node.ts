@@ -40,7 +40,7 @@ const EPS = 1e-5;
  * BatchNorm over channels of `[C, H, W]` (or features of `[C]`) for training: batch statistics in
  * training, running statistics in inference. Exported to the IR as `batchnorm` (folded by the planner).
  */
-class BatchNorm implements Layer {
+export class BatchNorm implements Layer {
   // The library's config union has no batchnorm; this layer is never exported through it.
   readonly config = { type: 'batchnorm' } as unknown as LayerConfig;
   readonly inShape: readonly number[];
@@ -145,7 +145,7 @@ class BatchNorm implements Layer {
  * (k−1)/2 for odd k, 0 for even k) → BatchNorm → x²; `p<k>` = avgpool k×k; `h<units>` = dense → BatchNorm → x².
  * The head (flatten → dense 10) is appended. Default "c16k3s2,c64k3s2,p2".
  */
-function buildNet(spec: string, seed: number): Sequential {
+export function buildNet(spec: string, seed: number): Sequential {
   const configs: LayerConfig[] = [];
   const bnAt: number[] = [];
   let flat = false;
@@ -190,7 +190,7 @@ function buildNet(spec: string, seed: number): Sequential {
 const f8 = (a: ArrayLike<number>) => Array.from(a, (v) => Number(Number(v).toPrecision(8)));
 
 /** The IR of the network (BatchNorm with its running statistics). */
-function exportModel(net: Sequential, pre: { mean: number[]; std: number[] }, name: string): CnnModel {
+export function exportModel(net: Sequential, pre: { mean: number[]; std: number[] }, name: string): CnnModel {
   const layers: CnnLayer[] = [];
   let shape = net.inShape;
   for (const l of net.layers) {
@@ -244,6 +244,30 @@ function exportModel(net: Sequential, pre: { mean: number[]; std: number[] }, na
     preprocessing: { scale: 1 / 255, mean: pre.mean, std: pre.std },
     layers,
     classes: [...CIFAR10_CLASSES],
+  });
+}
+
+/** Loads the weights (and BatchNorm statistics) of an IR written by {@link exportModel} into `net`. */
+export function loadWeights(net: Sequential, model: CnnModel): void {
+  if (model.layers.length !== net.layers.length)
+    throw new Error(`loadWeights: ${model.layers.length} IR layers for ${net.layers.length} network layers`);
+  net.layers.forEach((l, i) => {
+    const ir = model.layers[i];
+    if (l instanceof BatchNorm && ir.op === 'batchnorm') {
+      l.gamma.value.set(ir.gamma);
+      l.beta.value.set(ir.beta);
+      l.runMean.set(ir.mean);
+      l.runVar.set(ir.variance);
+    } else if (
+      (l.config.type === 'conv2d' && ir.op === 'conv2d') ||
+      (l.config.type === 'dense' && ir.op === 'dense')
+    ) {
+      const c = l as Conv2d | Dense;
+      if (c.weight.value.length !== ir.weight.length) throw new Error(`loadWeights: layer ${i} size differs`);
+      c.weight.value.set(ir.weight);
+      c.bias.value.set(ir.bias ?? []);
+    } else if (!(l.config.type === 'square' || l.config.type === 'avgpool' || l.config.type === 'flatten'))
+      throw new Error(`loadWeights: layer ${i} (${l.config.type}) does not match IR op ${ir.op}`);
   });
 }
 
@@ -400,6 +424,7 @@ async function main(): Promise<void> {
       'eval-out': { type: 'string' },
       log: { type: 'string' },
       deadline: { type: 'string' },
+      'init-from': { type: 'string' },
     },
   });
   const log = (s: string) => {
@@ -436,6 +461,13 @@ async function main(): Promise<void> {
     const train = tensors(trainRaw, tIdx, pre);
     const val = tensors(trainRaw, valIdx, pre);
     const net = buildNet(arch, seed);
+    let previous: unknown;
+    if (values['init-from'] !== undefined) {
+      const from = resolve(values['init-from']);
+      loadWeights(net, parseCnnModel(JSON.parse(readFileSync(join(from, 'model.json'), 'utf8'))));
+      previous = JSON.parse(readFileSync(join(from, 'training.json'), 'utf8'));
+      log(`initialised from ${from}`);
+    }
     const batchSize = Number(values.batch);
     const epochs = values.mode === 'bench' ? 1 : Number(values.epochs);
     const out = resolve(values.out!);
@@ -462,6 +494,7 @@ async function main(): Promise<void> {
       bestEpoch,
       bestValAccuracy: bestVal,
       history,
+      ...(previous !== undefined ? { initFrom: values['init-from'], previous } : {}),
     });
     fit(net, train, val, {
       epochs,
@@ -608,4 +641,4 @@ async function main(): Promise<void> {
   throw new Error(`unknown --mode ${values.mode}`);
 }
 
-await main();
+if (import.meta.main) await main();
