@@ -90,6 +90,21 @@ export function decryptWindowOutputs(
     );
   }
   const { block: S, copies, windows: nw } = plan;
+  // Every response has one shape: level 1, scale 2^outputScaleBits, size 2 (a server that skipped
+  // the dense rescale or the protection would differ).
+  const level = plan.chain.literal.coeffModulusBits.length - 4;
+  outs.forEach((ct, o) => {
+    if (
+      ct.level !== level ||
+      ct.size !== 2 ||
+      Math.abs(Math.log2(ct.scale) - plan.chain.outputScaleBits) > 1e-9
+    ) {
+      throw new NnError(
+        'NN_INVALID_ARGUMENT',
+        `cannot decrypt windows: output ${o} at level ${ct.level}, scale 2^${Math.log2(ct.scale).toFixed(3)}, size ${ct.size}; plan says level ${level}, 2^${plan.chain.outputScaleBits}, 2`,
+      );
+    }
+  });
   const logits = Array.from({ length: count }, () => new Float64Array(plan.classes));
   outs.forEach((ct, o) => {
     using pt = decrypt(keys, ct);

@@ -142,6 +142,11 @@ test('window-packed under encryption matches the float64 twin on two presets (ra
       if (protect) assert.ok(dev > 2 ** 20, `masked windows deviate by ${dev}`);
       else assert.ok(dev < 1e-4);
     }
+    // A response of another shape (here: the unrescaled, unmasked partials' input) is refused.
+    assert.throws(() => decryptWindowOutputs(keys, windowPackedLayout(plan), cts.slice(0, plan.outputs), 3), {
+      code: 'NN_INVALID_ARGUMENT',
+      message: /plan says level 1/,
+    });
     // Masks are single-use.
     const masks = server.createMasks();
     const again = server.run(cts, masks);
