@@ -46,6 +46,8 @@ export interface ResultRow {
   readonly lambda?: number;
   /** 1-minute load average of the machine around the latency measurement (2 cores), when known. */
   readonly loadAverage?: number;
+  /** sha256 of the model.json the row was measured on. */
+  readonly modelSha256?: string;
   /** ISO time of a later latency re-measurement (remeasureLatency), if any. */
   readonly latencyMeasuredAt?: string;
   /** ISO time the row was measured and the wall time it took. */
@@ -168,6 +170,7 @@ export function resultsJson(
       floors: floorChecks(r),
       measuredAt: r.measuredAt,
       wallSeconds: r.wallSeconds,
+      ...(r.modelSha256 !== undefined ? { modelSha256: r.modelSha256 } : {}),
     })),
     ...extra,
   };

@@ -5,7 +5,7 @@
 //
 //   node src/nn/cnn/results.node.ts [--rows mnist-tenseal,…] [--n N] [--sim-n N] [--latency-images 5]
 //        [--no-sweep] [--sweep-sim 500] [--sweep-enc 20] [--sweep-bits 20,22,…] [--out docs] [--models models]
-//        [--mode throughput|latency] [--protect on|off] [--tables-only] [--latency-only]
+//        [--mode throughput|latency] [--protect on|off] [--tables-only] [--latency-only] [--only-stale]
 //
 // Encrypted accuracy runs in throughput mode (one image per slot, ≤ N/2 images per batch) on each
 // row's full test split (or its registered seeded subset); latency is timed separately on single
@@ -14,7 +14,10 @@
 //
 // Each row is kept in <out>/results/<model>.json, so rows can be run in separate processes (--rows)
 // and the tables are always rebuilt from every kept row. --latency-only re-times the single-image
-// latency of kept rows (e.g. once the machine is quieter) without re-running the accuracy passes.
+// latency of kept rows (e.g. once the machine is quieter) without re-running the accuracy passes;
+// --only-stale measures only rows without a kept row for the current model.json (sha256).
+
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -72,6 +75,13 @@ function withScale(plan: ReturnType<typeof planCnn>, bits: number): ReturnType<t
     scaleBits: bits,
   };
   return { ...plan, client: { ...plan.client, params }, server: { ...plan.server, params } };
+}
+
+/** sha256 of a model's model.json: a kept row measured another model.json is stale. */
+function modelHash(dir: string): string {
+  return createHash('sha256')
+    .update(readFileSync(join(dir, 'model.json')))
+    .digest('hex');
 }
 
 function loadModel(dir: string): CnnModel {
@@ -213,6 +223,7 @@ async function main(): Promise<void> {
       'sweep-bits': { type: 'string', default: '20,22,24,26,28,32,36,40' },
       'tables-only': { type: 'boolean', default: false },
       'latency-only': { type: 'boolean', default: false },
+      'only-stale': { type: 'boolean', default: false },
       mode: { type: 'string', default: 'throughput' },
       protect: { type: 'string', default: 'on' },
       out: { type: 'string', default: 'docs' },
@@ -250,10 +261,18 @@ async function main(): Promise<void> {
       continue;
     }
     if (values['tables-only'] || (wanted && !wanted.includes(r.model))) continue;
+    const kept = join(rowsDir, `${r.model}.json`);
+    const hash = modelHash(dir);
+    if (values['only-stale'] && existsSync(kept)) {
+      const old = JSON.parse(readFileSync(kept, 'utf8')) as ResultRow;
+      if (old.modelSha256 === hash && old.encMode !== undefined) {
+        log(`${r.model}: kept row is current (model.json unchanged), skipped`);
+        continue;
+      }
+    }
     const set = evalSet(r.set);
     const model = loadModel(dir);
     const ds = set.load();
-    const kept = join(rowsDir, `${r.model}.json`);
     if (values['latency-only']) {
       if (!existsSync(kept)) {
         log(`${r.model}: no kept row to re-time (measure it first)`);
@@ -291,7 +310,7 @@ async function main(): Promise<void> {
         log: (s) => log(`  ${s}`),
       },
     );
-    const timed = { ...row, loadAverage: Number(loadavg()[0].toFixed(2)) };
+    const timed = { ...row, loadAverage: Number(loadavg()[0].toFixed(2)), modelSha256: hash };
     log(`  ${r.model}: done in ${row.wallSeconds} s (load ${timed.loadAverage})`);
     writeFileSync(kept, `${JSON.stringify(timed, null, 2)}\n`);
   }
@@ -324,6 +343,10 @@ async function main(): Promise<void> {
   for (const m of order)
     if (!rows.some((r) => r.model === m) && !missing.some((x) => x.includes(`(${m})`)))
       missing.push(`${m}: model exists but no row has been measured (run with --rows ${m})`);
+  for (const r of rows)
+    if (r.modelSha256 !== undefined && existsSync(join(modelsDir, r.model, 'model.json')))
+      if (modelHash(join(modelsDir, r.model)) !== r.modelSha256)
+        missing.push(`${r.model}: STALE — its row was measured on an earlier models/${r.model}/model.json`);
   for (const d of missingFloorRows(rows))
     missing.push(`${d}: issue-7 floors apply but no model is registered`);
   const sweep = existsSync(sweepFile)
