@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { groupedSplit } from '../train/grouped-split.ts';
 import { loadHam10000Hmnist8 } from './csv-digits.node.ts';
 import { dataPath } from './data-dir.node.ts';
 import type { ImageDataset } from './dataset.ts';
@@ -17,4 +18,25 @@ export function loadHam10000WithLesions(): { data: ImageDataset; lesionIds: stri
   const data = loadHam10000Hmnist8();
   const meta = parseHam10000Metadata(readFileSync(dataPath('ham10000', 'HAM10000_metadata.csv'), 'utf8'));
   return { data, lesionIds: alignHmnistToMetadata(data.labels, meta) };
+}
+
+/** The one HAM10000 split BlindDx uses: fractions of the lesions per dx class, and its seed. */
+export const HAM_SPLIT = { test: 0.15, val: 0.15, seed: 1 } as const;
+
+/**
+ * One split of HAM10000 8×8: lesion-grouped (every lesion's images in one split), stratified by dx,
+ * {@link HAM_SPLIT} fractions and seed — the split `blinddx train --kind cnn --dataset ham10000`
+ * trains, selects and tests on (≈ 7,024 / 1,484 / 1,507 images).
+ */
+export function loadHam10000Split(split: 'train' | 'val' | 'test'): ImageDataset {
+  const { data, lesionIds } = loadHam10000WithLesions();
+  const idx = groupedSplit(lesionIds, data.labels, HAM_SPLIT)[split];
+  const size = data.height * data.width * data.channels;
+  const images = new Uint8Array(idx.length * size);
+  const labels = new Uint8Array(idx.length);
+  idx.forEach((i, j) => {
+    images.set(data.images.subarray(i * size, (i + 1) * size), j * size);
+    labels[j] = data.labels[i];
+  });
+  return { images, labels, n: idx.length, height: data.height, width: data.width, channels: data.channels };
 }

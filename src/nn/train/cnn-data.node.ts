@@ -1,11 +1,14 @@
 import { HMNIST_CLASSES } from '../data/csv-digits.node.ts';
 import { classCounts, type ImageDataset } from '../data/dataset.ts';
-import { loadHam10000WithLesions } from '../data/ham10000.node.ts';
+import { HAM_SPLIT, loadHam10000Split } from '../data/ham10000.node.ts';
+
+/** Re-exported: the HAM10000 split constants (defined beside the loader). */
+export { HAM_SPLIT };
+
 import { loadIdxDataset } from '../data/idx.node.ts';
 import { loadKmnistSplit } from '../data/kmnist-split.node.ts';
 import { loadMedMnist, MEDMNIST_CLASSES } from '../data/medmnist.node.ts';
 import { NnError } from '../errors.ts';
-import { groupedSplit } from './grouped-split.ts';
 
 /** Datasets `blinddx train --kind cnn` knows. */
 export const CNN_DATASETS = [
@@ -57,9 +60,6 @@ export function subsetDataset(ds: ImageDataset, idx: readonly number[]): ImageDa
   return { images, labels, n: idx.length, height: ds.height, width: ds.width, channels: ds.channels };
 }
 
-/** HAM10000 split fractions (of lesions, per class) and its seed: fixed so every run sees one split. */
-export const HAM_SPLIT = { test: 0.15, val: 0.15, seed: 1 } as const;
-
 /** Loads the train/val/test splits of `name` (all uint8 grayscale). */
 export function loadCnnDataset(name: CnnDatasetName): CnnDataSplits {
   switch (name) {
@@ -91,18 +91,15 @@ export function loadCnnDataset(name: CnnDatasetName): CnnDataSplits {
         split: 'official MedMNIST v2 train / val / test; epoch chosen on val',
         testLoader: `loadMedMnist('${name}', 'test')`,
       };
-    case 'ham10000': {
-      const { data, lesionIds } = loadHam10000WithLesions();
-      const s = groupedSplit(lesionIds, data.labels, HAM_SPLIT);
+    case 'ham10000':
       return {
-        train: subsetDataset(data, s.train),
-        val: subsetDataset(data, s.val),
-        test: subsetDataset(data, s.test),
+        train: loadHam10000Split('train'),
+        val: loadHam10000Split('val'),
+        test: loadHam10000Split('test'),
         classes: HMNIST_CLASSES,
         split: `hmnist_8_8_L rows aligned to HAM10000_metadata.csv (file order, checked row by row); lesion-grouped split stratified by dx, ${HAM_SPLIT.test} test / ${HAM_SPLIT.val} val of the lesions per class, groupedSplit seed ${HAM_SPLIT.seed}; epoch chosen on val`,
-        testLoader: `groupedSplit(loadHam10000WithLesions().lesionIds, labels, ${JSON.stringify(HAM_SPLIT)}).test`,
+        testLoader: "loadHam10000Split('test')",
       };
-    }
     default:
       throw new NnError(
         'NN_INVALID_ARGUMENT',
