@@ -41,7 +41,11 @@ export interface WindowPackedOptions {
    * partial products: for tests and benchmarks only — it reveals the dense layer's weights.
    */
   readonly protect?: boolean;
-  /** Half-width of the zero-sum masks, in bits of logit units (default 32). */
+  /**
+   * Half-width of the zero-sum masks, in bits of logit units (default 34: the largest that leaves
+   * the logits' precision to the flood — at 36 the decoding of ±2^36 slots starts to show, at 40
+   * it dominates; measured on the tiles bench's 49 patches).
+   */
   readonly maskBits?: number;
 }
 
@@ -131,7 +135,7 @@ const COST_PER_ROTATION = 11;
 function chainFor(protect: boolean, slotsNeeded: number): WindowPackedChain {
   // Protected: input 2^50, conv plaintexts at the 50-bit prime (rescaled back to 2^50), h = u² at
   // 2^100, dense plaintexts at 2^25, the products rescaled by a 60-bit prime to 2^65 at level 1
-  // (q0·q1 = 120 bits: the scale, the 2^32 masks and the logit range). 2^65 is the largest output
+  // (q0·q1 = 120 bits: the scale, the 2^34 masks and the logit range). 2^65 is the largest output
   // scale whose flood for a 2^−11 logit stays within createFloodMask's σ ≤ 2^45.
   // Unprotected: a smaller chain that fits N=8192.
   const bits = protect ? [60, 60, 60, 50, 60] : [40, 40, 40, 35, 60];
@@ -175,7 +179,7 @@ export function planWindowPacked(input: CnnModel, opts: WindowPackedOptions): Wi
     throw new NnError('NN_INVALID_ARGUMENT', `cannot plan window packing: "patches" = ${patches}`);
   }
   const protect = opts.protect !== false;
-  const maskBits = protect ? (opts.maskBits ?? 32) : 0;
+  const maskBits = protect ? (opts.maskBits ?? 34) : 0;
   if (protect && !(Number.isInteger(maskBits) && maskBits >= 8 && maskBits <= 40)) {
     throw new NnError(
       'NN_INVALID_ARGUMENT',
