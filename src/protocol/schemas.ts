@@ -66,6 +66,8 @@ export interface ModelSummary {
   readonly preset: string;
   readonly modelDigest: string;
   readonly classes: readonly string[];
+  /** `split-head` (embedding flow), `cnn` (image flow), `cnn-packed` (tiled flow, packed); absent from older services. */
+  readonly kind?: string;
 }
 export interface ModelListBody {
   readonly models: readonly ModelSummary[];
@@ -86,6 +88,7 @@ export const modelListSchema = {
           preset: { type: 'string' },
           modelDigest: _digest,
           classes: { type: 'array', items: { type: 'string' } },
+          kind: { type: 'string' },
         },
       },
     },

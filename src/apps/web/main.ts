@@ -115,7 +115,8 @@ async function connect(): Promise<void> {
     getJson<PublisherKeysBody>('/v1/publisher-keys'),
     getJson<ServerKeyBody>('/v1/server-key'),
   ]);
-  state.models = [...list.models];
+  // This page runs the embedding flow only: encrypted CNNs (kind cnn / cnn-packed) are for the SDK and CLI.
+  state.models = list.models.filter((m) => m.kind === undefined || m.kind === 'split-head');
   const offered: TrustPins = {
     publisherKeys: await Promise.all(pub.keys.map((k, i) => parsePublicKey(k, `publisher key ${i}`))),
     serverKeys: await Promise.all(srv.keys.map((k, i) => parsePublicKey(k, `server key ${i}`))),

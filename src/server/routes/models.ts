@@ -1,6 +1,7 @@
 // Model manifests: the list, each model's signed client part exactly as the publisher signed it, the
 // public client files that part pins (the backbone), and the publisher keys the service trusts.
 import type { FastifyPluginAsync } from 'fastify';
+import { modelKindOf } from '../../protocol/cnn-layout.ts';
 import { sha256Digest } from '../../protocol/digest.ts';
 import { type PublicKeyJwk, publicPart } from '../../protocol/ed25519.ts';
 import { BlindDxError } from '../../protocol/errors.ts';
@@ -44,6 +45,7 @@ export const modelRoutes: FastifyPluginAsync<
         preset: m.manifest.preset,
         modelDigest: m.modelDigest,
         classes: m.manifest.classes,
+        kind: modelKindOf(m.manifest) ?? 'unknown',
       })),
     }),
   );
