@@ -109,9 +109,23 @@ test('measureRow: a full-split row of the tiny net, its floors checked honestly'
   assert.equal(row.encProtected, false);
   assert.equal(row.agreement, 1);
   assert.equal(row.latencyImages, 1);
+  assert.equal(row.encN, n);
+  // Encrypted on a seeded subset of 5 of the 12: plaintext still on all 12, drop on the same 5.
+  const sub = await measureRow(
+    model,
+    ds,
+    { dataset: 'KMNIST', model: 'tiny-results', split: 'synthetic' },
+    { latencyImages: 1, protect: false, simN: 0, encN: 5, mode: 'latency' },
+  );
+  assert.equal(sub.n, n);
+  assert.equal(sub.encN, 5);
+  assert.equal(sub.plainAcc, (n - 1) / n);
+  assert.equal(sub.encAcc, sub.plainAccOnEnc);
+  assert.equal(sub.latencyImages, 5);
+  assert.equal(floorChecks(sub).find((f) => f.floor.startsWith('encrypted test images'))?.met, false);
   const floors = floorChecks(row);
   // Full split: the size floor holds at n = 12; 91.7% accuracy is below MNIST's 98.5% floor.
-  assert.equal(floors.find((f) => f.floor.startsWith('test images'))?.met, true);
+  assert.equal(floors.find((f) => f.floor.startsWith('encrypted test images'))?.met, true);
   assert.equal(floors.find((f) => f.floor.startsWith('encrypted accuracy'))?.met, false);
   // An unprotected latency plan never meets the (served) latency floor.
   assert.equal(floors.find((f) => f.floor.startsWith('latency'))?.met, false);

@@ -4,6 +4,7 @@ import { loadIdxDataset } from '../data/idx.node.ts';
 import { loadKmnistSplit } from '../data/kmnist-split.node.ts';
 import { loadMedMnist } from '../data/medmnist.node.ts';
 import { NnError } from '../errors.ts';
+import { HAM_SPLIT, loadCnnDataset } from '../train/cnn-data.node.ts';
 
 /**
  * The evaluation sets the results pipeline and `blinddx eval` know, by name: each loads the test
@@ -39,6 +40,11 @@ export const EVAL_SETS: Readonly<Record<string, EvalSet>> = {
     split: 'official test split',
     load: () => loadMedMnist('breastmnist', 'test'),
   },
+  ham10000: {
+    dataset: 'HAM10000 (8×8)',
+    split: `hmnist_8_8_L, 7 classes: the test part of the lesion-grouped split the model was trained with (groupedSplit by lesion_id, stratified by dx, ${HAM_SPLIT.test} of the lesions per class, seed ${HAM_SPLIT.seed}; loadCnnDataset('ham10000').test)`,
+    load: () => loadCnnDataset('ham10000').test,
+  },
   cifar10: { dataset: 'CIFAR-10', split: 'official test split', load: () => loadCifar10Jpeg('test') },
 };
 
@@ -73,6 +79,8 @@ export interface ResultsRow {
   readonly mode?: 'throughput' | 'latency';
   /** Simulated images (a seeded subset of the n; default all, or the pipeline's --sim-n). */
   readonly simN?: number;
+  /** Encrypted images (a seeded subset of the n; default all n): for nets too slow to encrypt n. */
+  readonly encN?: number;
   /** Why this row is a subset or uses latency mode (printed under the table). */
   readonly note?: string;
 }

@@ -54,9 +54,9 @@ test('floorChecks: every issue-7 floor passes and fails at its threshold', () =>
   assert.equal(met(row({ plainAcc: 0.995, encAcc: 0.99 }), 'accuracy drop'), true);
   assert.equal(met(row({ msPerImage: 1001 }), 'latency'), false);
   assert.equal(met(row({ latencyProtected: false }), 'latency'), false);
-  assert.equal(met(row({ n: 999 }), 'test images'), false);
-  assert.equal(met(row({ n: 1000 }), 'test images'), true);
-  assert.equal(met(row({ n: 156, testSize: 156 }), 'test images'), true);
+  assert.equal(met(row({ n: 999 }), 'encrypted test images'), false);
+  assert.equal(met(row({ n: 1000 }), 'encrypted test images'), true);
+  assert.equal(met(row({ n: 156, testSize: 156 }), 'encrypted test images'), true);
   // Datasets without an accuracy or latency floor get only the generic ones.
   assert.equal(floorChecks(row({ dataset: 'KMNIST' })).length, 3);
   assert.equal(met(row({ dataset: 'CIFAR-10', msPerImage: 59_000 }), 'latency'), true);

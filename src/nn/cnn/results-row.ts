@@ -23,6 +23,11 @@ export interface MeasureOptions {
   /** Simulated execution on a seeded subset of simN of the n images (default all n; 0 = skip). */
   readonly simN?: number;
   /**
+   * Encrypted execution on a seeded subset of encN of the n images (default all n), for nets whose
+   * encrypted run on all n would take hours; plaintext still runs on all n.
+   */
+  readonly encN?: number;
+  /**
    * Encrypted accuracy: `throughput` (default; one image per slot, batches of ≤ N/2) or `latency`
    * (the latency plan, one image per ciphertext, on all n — slow for large n).
    */
@@ -66,7 +71,7 @@ export async function measureRow(
   const plan = planCnn(model, { protect: opts.protect ?? true });
   // Simulated on all n, or on a seeded subset of simN of them (positions into `indices`).
   const simN = Math.min(n, opts.simN ?? n);
-  const pos = simN < n ? seededSubset(n, simN, seed) : indices.map((_, j) => j);
+  const pos = simN === 0 ? [] : simN < n ? seededSubset(n, simN, seed) : indices.map((_, j) => j);
   const simPlain = { n: simN, acc: 0, logits: [], preds: pos.map((j) => plain.preds[j]) };
   const sim =
     simN > 0
@@ -83,13 +88,23 @@ export async function measureRow(
     log(
       `simulated ${(100 * sim.acc).toFixed(2)}% on ${simN}, agreement ${(100 * sim.agreement).toFixed(2)}%`,
     );
+  // Encrypted on all n, or on a seeded subset of encN of them (the same shuffle: a prefix).
+  const encN = Math.min(n, opts.encN ?? n);
+  const encPos = encN < n ? seededSubset(n, encN, seed) : indices.map((_, j) => j);
+  const encIdx = encPos.map((j) => indices[j]);
+  const encPlain = {
+    n: encN,
+    acc: encPos.filter((j) => plain.preds[j] === ds.labels[indices[j]]).length / encN,
+    logits: encPos.map((j) => plain.logits[j]),
+    preds: encPos.map((j) => plain.preds[j]),
+  };
   let enc: EncryptedResult;
   let lat: LatencyResult;
   if (mode === 'latency') {
-    lat = await evaluateLatency(model, ds, indices, plain, { plan, onProgress: opts.onProgress });
+    lat = await evaluateLatency(model, ds, encIdx, encPlain, { plan, onProgress: opts.onProgress });
     enc = lat;
   } else {
-    const tp: ThroughputResult = await evaluateThroughput(model, ds, indices, plain, {
+    const tp: ThroughputResult = await evaluateThroughput(model, ds, encIdx, encPlain, {
       protect: opts.protect ?? true,
       ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
@@ -98,9 +113,14 @@ export async function measureRow(
     log(
       `encrypted (throughput, ${tp.protected ? 'protected' : 'unprotected'}) ${(100 * tp.acc).toFixed(2)}%, agreement ${(100 * tp.agreement).toFixed(2)}%, ${tp.msPerImage.toFixed(1)} ms/image`,
     );
-    const k = Math.min(n, latencyImages);
-    const first = { n: k, acc: 0, logits: plain.logits.slice(0, k), preds: plain.preds.slice(0, k) };
-    lat = await evaluateLatency(model, ds, indices.slice(0, k), first, { plan, onProgress: opts.onProgress });
+    const k = Math.min(encN, latencyImages);
+    const first = {
+      ...encPlain,
+      n: k,
+      logits: encPlain.logits.slice(0, k),
+      preds: encPlain.preds.slice(0, k),
+    };
+    lat = await evaluateLatency(model, ds, encIdx.slice(0, k), first, { plan, onProgress: opts.onProgress });
   }
   log(
     `latency (${lat.protected ? 'protected' : 'unprotected'}) median ${lat.medianMs.toFixed(0)} ms over ${lat.n} images`,
@@ -117,6 +137,8 @@ export async function measureRow(
     simN: sim.n,
     simAcc: sim.acc,
     simAgreement: sim.agreement,
+    encN,
+    plainAccOnEnc: encPlain.acc,
     encAcc: enc.acc,
     agreement: enc.agreement,
     maxAbsLogitDelta: enc.maxAbsLogitDelta,

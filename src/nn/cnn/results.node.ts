@@ -304,6 +304,9 @@ async function main(): Promise<void> {
           ? { simN: Math.min(r.simN ?? Number.POSITIVE_INFINITY, simCap ?? Number.POSITIVE_INFINITY) }
           : {}),
         latencyImages: latencyImages ?? r.latencyImages ?? 5,
+        ...(r.encN !== undefined || cap !== undefined
+          ? { encN: Math.min(r.encN ?? Number.POSITIVE_INFINITY, cap ?? Number.POSITIVE_INFINITY) }
+          : {}),
         mode: r.mode ?? mode,
         protect: values.protect === 'on',
         onProgress: progress,

@@ -78,7 +78,7 @@ test('blinddx eval on a CNN (real SEAL, 3 MNIST images, latency plan): JSON, Mar
     assert.equal(t.code, 0, t.err);
     assert.match(t.out, /mnist-tenseal on MNIST, official test split: 2 of 10000 \(seed 1\)/);
     assert.match(t.out, /encrypted +\d+\.\d\d% +100\.00%/);
-    assert.match(t.out, /✗ test images: full split, or a seeded subset ≥ 1,000: 2 of 10,000/);
+    assert.match(t.out, /✗ encrypted test images: full split, or a seeded subset ≥ 1,000: 2 of 10,000/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
