@@ -105,6 +105,12 @@ test('tiles under encryption, streamed and packed, match the float64 aggregate',
   };
   const grid = planTileGrid(image, { height: 5, width: 5 }, { rows: 2, cols: 2 });
   const patches = cutTiles(image, grid);
+  // Packed: the window-packed layout, protected (N=16384); 3 patches per request, so the 4
+  // patches take two requests. One server for both aggregations.
+  const wp = planWindowPacked(model, { patches: 3 });
+  using wctx = await HeContext.create(wp.chain.literal);
+  using wkeys = generateKeys(wctx, { relin: true, galoisSteps: wp.galoisSteps });
+  using server = new WindowPackedServer(wctx, wkeys, wp);
   for (const how of ['max', 'mean'] as const) {
     const want = classifyTilesPlain(model, patches, how);
     // Streamed and packed responses are flooded (output protection, σ ≈ 2^−9 per logit).
@@ -131,14 +137,8 @@ test('tiles under encryption, streamed and packed, match the float64 aggregate',
       });
       close(got.aggregate, want.aggregate, `streamed ${how} aggregate`, 2e-2);
     }
-    // Packed: the window-packed layout, protected (N=16384); 3 patches per request, so the 4
-    // patches take two requests.
-    const wp = planWindowPacked(model, { patches: 3 });
     {
-      using ctx = await HeContext.create(wp.chain.literal);
-      using keys = generateKeys(ctx, { relin: true, galoisSteps: wp.galoisSteps });
-      using server = new WindowPackedServer(ctx, keys, wp);
-      const got = classifyTilesPacked(ctx, keys, server, patches, how);
+      const got = classifyTilesPacked(wctx, wkeys, server, patches, how);
       assert.equal(got.perPatch.length, 4);
       got.perPatch.forEach((l, i) => {
         close(l, want.perPatch[i], `packed ${how} patch ${i}`, 5e-3);
