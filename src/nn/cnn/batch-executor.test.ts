@@ -203,38 +203,47 @@ test('protected throughput responses: logits only, re-randomized, flooded, one s
   assert.ok(m > UNUSED_MAX, `unprotected unused slots up to ${m} (expected the network at zero input)`);
 });
 
-test('protected throughput plan ending in a square: one extract level, unused slots ≈ 0', async () => {
-  const plan = planBatch(shallow);
-  const p = plan.protection;
-  assert.ok(p);
-  assert.deepEqual(
-    plan.stages.map((s) => s.kind),
-    ['affine', 'square', 'extract'],
-  );
-  using ctx = await HeContext.create(plan.params.literal);
-  using keys = generateKeys(ctx, { relin: true });
-  const batch = 5;
-  const cts = encryptBatch(ctx, keys, plan, images.slice(0, batch));
-  const outs = runBatch(ctx, keys, plan, cts, { batch });
-  try {
-    const logits = decryptBatch(keys, outs, batch, plan);
-    want(shallow)
-      .slice(0, batch)
-      .forEach((w, i) => {
-        w.forEach((v, k) => {
-          assert.ok(
-            Math.abs(logits[i][k] - v) <= LOGIT_TOL,
-            `image ${i} output ${k}: ${logits[i][k]} vs ${v}`,
-          );
+// A network ending in a square needs one extract level; one ending in a·x² + b (a 'scale' stage)
+// carries the mask in that stage's products, like a dense layer.
+const scaled: CnnModel = { ...model, layers: [model.layers[0], model.layers[1]] };
+
+test('protected throughput plans ending in a square or a scaled square: unused slots ≈ 0', async () => {
+  for (const [m, kinds] of [
+    [shallow, ['affine', 'square', 'extract']],
+    [scaled, ['affine', 'square', 'scale']],
+  ] as const) {
+    const plan = planBatch(m);
+    const p = plan.protection;
+    assert.ok(p);
+    assert.deepEqual(
+      plan.stages.map((s) => s.kind),
+      kinds,
+    );
+    using ctx = await HeContext.create(plan.params.literal);
+    using keys = generateKeys(ctx, { relin: true });
+    const batch = 5;
+    const cts = encryptBatch(ctx, keys, plan, images.slice(0, batch));
+    const outs = runBatch(ctx, keys, plan, cts, { batch });
+    try {
+      const logits = decryptBatch(keys, outs, batch, plan);
+      want(m)
+        .slice(0, batch)
+        .forEach((w, i) => {
+          w.forEach((v, k) => {
+            assert.ok(
+              Math.abs(logits[i][k] - v) <= LOGIT_TOL,
+              `image ${i} output ${k}: ${logits[i][k]} vs ${v}`,
+            );
+          });
         });
-      });
-    for (const c of outs) {
-      assert.equal(c.level, p.level);
-      using pt = decrypt(keys, c);
-      const m = unusedMax(decodeSlots(pt, ctx.params.slots), batch);
-      assert.ok(m <= UNUSED_MAX && m > 0, `unused slots up to ${m}`);
+      for (const c of outs) {
+        assert.equal(c.level, p.level);
+        using pt = decrypt(keys, c);
+        const m = unusedMax(decodeSlots(pt, ctx.params.slots), batch);
+        assert.ok(m <= UNUSED_MAX && m > 0, `unused slots up to ${m}`);
+      }
+    } finally {
+      for (const c of [...cts, ...outs]) c[Symbol.dispose]();
     }
-  } finally {
-    for (const c of [...cts, ...outs]) c[Symbol.dispose]();
   }
 });
