@@ -259,52 +259,59 @@ export class WindowPackedServer {
       }
     }
     const hs: Ciphertext[] = [];
+    const outs: Ciphertext[] = [];
     try {
       for (let c = 0; c < plan.channels; c++) {
-        let acc: Ciphertext | undefined;
-        for (let i = 0; i < plan.inputs; i++) {
-          const p = ev.multiplyPlain(inputs[i], this.#conv[c][i]);
-          if (acc) {
-            const s = ev.add(acc, p);
+        let acc = this.#dot(inputs, this.#conv[c]);
+        try {
+          // Fold the blocks before rescaling: a rotation's key-switching noise (~2^17 in slot
+          // units) is then relative to 2^100, not 2^50 (where it would dominate the
+          // weight-dependent noise).
+          for (const st of plan.galoisSteps) {
+            using r = ev.rotate(acc, st);
+            const s = ev.add(acc, r);
             acc[Symbol.dispose]();
-            p[Symbol.dispose]();
             acc = s;
-          } else acc = p;
+          }
+          using u = ev.rescale(acc);
+          using ub = ev.addPlain(u, this.#convBias[c]);
+          // No rescale here: rescaling at the square's scale would add rounding noise of ~2^11
+          // at 2^40, the largest weight-dependent noise term; after the dense products it lands
+          // at 2^65.
+          using sq = ev.square(ub);
+          hs.push(ev.relinearize(sq));
+        } finally {
+          acc[Symbol.dispose]();
         }
-        // Fold the blocks before rescaling: a rotation's key-switching noise (~2^17 in slot units)
-        // is then relative to 2^100, not 2^50 (where it would dominate the weight-dependent noise).
-        for (const st of plan.galoisSteps) {
-          using r = ev.rotate(acc!, st);
-          const s = ev.add(acc!, r);
-          acc![Symbol.dispose]();
-          acc = s;
-        }
-        using u = ev.rescale(acc!);
-        acc![Symbol.dispose]();
-        using ub = ev.addPlain(u, this.#convBias[c]);
-        // No rescale here: rescaling at the square's scale would add rounding noise of ~2^11 at
-        // 2^40, the largest weight-dependent noise term; after the dense products it lands at 2^65.
-        using sq = ev.square(ub);
-        hs.push(ev.relinearize(sq));
       }
-      const outs: Ciphertext[] = [];
       for (let o = 0; o < plan.outputs; o++) {
-        let acc: Ciphertext | undefined;
-        for (let c = 0; c < plan.channels; c++) {
-          const p = ev.multiplyPlain(hs[c], this.#dense[o][c]);
-          if (acc) {
-            const s = ev.add(acc, p);
-            acc[Symbol.dispose]();
-            p[Symbol.dispose]();
-            acc = s;
-          } else acc = p;
-        }
-        outs.push(ev.rescale(acc!));
-        acc![Symbol.dispose]();
+        using acc = this.#dot(hs, this.#dense[o]);
+        outs.push(ev.rescale(acc));
       }
       return outs;
+    } catch (e) {
+      for (const z of outs) z[Symbol.dispose]();
+      throw e;
     } finally {
       for (const h of hs) h[Symbol.dispose]();
+    }
+  }
+
+  /** Σ_i xs[i] ⊙ pts[i]; every temporary is disposed, also when an operation throws. */
+  #dot(xs: readonly Ciphertext[], pts: readonly Plaintext[]): Ciphertext {
+    const ev = this.#ev;
+    let acc = ev.multiplyPlain(xs[0], pts[0]);
+    try {
+      for (let i = 1; i < pts.length; i++) {
+        using p = ev.multiplyPlain(xs[i], pts[i]);
+        const s = ev.add(acc, p);
+        acc[Symbol.dispose]();
+        acc = s;
+      }
+      return acc;
+    } catch (e) {
+      acc[Symbol.dispose]();
+      throw e;
     }
   }
 
