@@ -17,6 +17,19 @@ export const CNN_PRESETS: Readonly<Record<string, (classes: number) => LayerConf
   cryptonets: (k: number) => head(5, 5, 2, 1, 100, k),
   /** Small 8×8 inputs (HAM10000 hmnist): conv 1→16 3×3/1 → x² → dense 576→64 → x² → dense 64→K. */
   small8: (k: number) => head(16, 3, 1, 0, 64, k),
+  /**
+   * Two convolutions: conv 1→4 7×7/3 → x² → conv 4→8 3×3 pad 1 → x² → avgpool 2×2 → dense 128→K
+   * (28×28 input; the `models/mnist-2conv` shape).
+   */
+  twoconv: (k: number): LayerConfig[] => [
+    { type: 'conv2d', outChannels: 4, kernel: 7, stride: 3, padding: 0 },
+    { type: 'square' },
+    { type: 'conv2d', outChannels: 8, kernel: 3, stride: 1, padding: 1 },
+    { type: 'square' },
+    { type: 'avgpool', kernel: 2, stride: 2 },
+    { type: 'flatten' },
+    { type: 'dense', units: k },
+  ],
   /** Tiny net for tests: conv 1→2 7×7/3 → x² → dense →8 → x² → dense →K. */
   tiny: (k: number) => head(2, 7, 3, 0, 8, k),
 });
