@@ -4,6 +4,8 @@
 //
 //   node src/nn/cnn/batch-protection-bench.node.ts [--n 4096] [--mode both|protected|unprotected]
 //     [--model models/mnist-tenseal/model.json] [--out x.json]
+//   node src/nn/cnn/batch-protection-bench.node.ts --mode latency --n 20   (the latency plan: mask on
+//     the request path vs made ahead of time with EncryptedCnn.createMask)
 //
 // The protected server time is the plan's stages (`_runBatchStages`, which already zero the unused
 // slots and land on the output scale) plus the re-randomize + flood step (`protectResponse` with
@@ -25,7 +27,10 @@ import {
   planBatch,
 } from './batch-executor.ts';
 import { measuredLambda, protectResponse } from './batch-protection.ts';
+import { decryptOutput, encryptInput } from './client.ts';
+import { EncryptedCnn } from './encrypted-executor.ts';
 import { parseCnnModel } from './ir.ts';
+import { planCnn } from './planner.ts';
 import { preprocessImage, referenceForward } from './reference.ts';
 
 const { values } = parseArgs({
@@ -51,7 +56,52 @@ const log = (s: string) => process.stderr.write(`[${new Date().toISOString().sli
 const ms = (t: number) => Math.round(performance.now() - t);
 
 const rows = [];
-const modes = values.mode === 'both' ? [false, true] : [values.mode === 'protected'];
+if (values.mode === 'latency') {
+  // The protected latency plan, one image at a time: a mask made on the request path vs ahead of
+  // time (cnn.createMask()), interleaved, medians over images 1…n−1 (image 0 warms up).
+  const plan = planCnn(model);
+  using ctx = await HeContext.create(plan.client.params);
+  using keys = generateKeys(ctx, { relin: plan.client.relin, galoisSteps: plan.client.galoisSteps });
+  using cnn = new EncryptedCnn(ctx, keys, plan.server);
+  const fresh: number[] = [];
+  const ahead: number[] = [];
+  const maskMs: number[] = [];
+  let maxErr = 0;
+  for (let i = 0; i < n; i++) {
+    using ct = encryptInput(ctx, keys, plan.client, images[i]);
+    let t = performance.now();
+    using a = cnn.infer(ct);
+    const f = performance.now() - t;
+    t = performance.now();
+    const mask = cnn.createMask();
+    const m = performance.now() - t;
+    t = performance.now();
+    using b = cnn.infer(ct, { mask });
+    const h = performance.now() - t;
+    for (const out of [a, b])
+      decryptOutput(keys, plan.client, out).forEach((v, k) => {
+        maxErr = Math.max(maxErr, Math.abs(v - ref[i][k]));
+      });
+    if (i === 0) continue; // warm-up: encodes the weights
+    fresh.push(f);
+    ahead.push(h);
+    maskMs.push(m);
+  }
+  const median = (v: number[]) => Number([...v].sort((x, y) => x - y)[v.length >> 1].toFixed(1));
+  const row = {
+    mode: 'latency',
+    params: plan.client.params,
+    images: n - 1,
+    msFreshMask: median(fresh),
+    msMaskAhead: median(ahead),
+    msMaskAlone: median(maskMs),
+    maxAbsLogitError: Number(maxErr.toExponential(2)),
+  };
+  log(JSON.stringify(row));
+  rows.push(row);
+}
+const modes =
+  values.mode === 'latency' ? [] : values.mode === 'both' ? [false, true] : [values.mode === 'protected'];
 for (const protect of modes) {
   const plan = planBatch(model, { protect });
   const name = protect ? 'protected' : 'unprotected';
