@@ -95,6 +95,19 @@ test('window-packed plan: layout, folding twin = reference, pack/unpack round tr
     { ...model, layers: [model.layers[0], model.layers[1], model.layers[1], ...model.layers.slice(2)] },
     /layer 2 \(poly\) is not affine/,
   );
+  bad(
+    { ...model, layers: [model.layers[0], { op: 'poly', coeffs: [0, 1] }, ...model.layers.slice(2)] },
+    /degree-1/,
+  );
+  // Trailing zero coefficients do not raise the degree.
+  const padded = planWindowPacked(
+    {
+      ...model,
+      layers: [model.layers[0], { op: 'poly', coeffs: [0.1, 0.3, 0.5, 0] }, ...model.layers.slice(2)],
+    },
+    { patches: 4, protect: false },
+  );
+  assert.deepEqual(Array.from(padded.headBias), Array.from(plan.headBias));
   assert.throws(() => planWindowPacked(model, { patches: 0 }), { code: 'NN_INVALID_ARGUMENT' });
   assert.throws(() => packWindowInputs(layout, patches.concat(patches)), { code: 'NN_INVALID_ARGUMENT' });
 });

@@ -190,10 +190,13 @@ export function planWindowPacked(input: CnnModel, opts: WindowPackedOptions): Wi
   const shapes = modelShapes(model);
   const conv = convOf(model.layers[0]);
   const act = model.layers[1];
-  if (act?.op !== 'poly' || act.coeffs.length !== 3 || act.coeffs[2] === 0) {
+  // Degree = index of the last non-zero coefficient (trailing zeros do not count).
+  let degree = act?.op === 'poly' ? act.coeffs.length - 1 : -1;
+  while (act?.op === 'poly' && degree > 0 && act.coeffs[degree] === 0) degree--;
+  if (act?.op !== 'poly' || degree !== 2) {
     throw new NnError(
       'NN_INVALID_ARGUMENT',
-      `cannot plan window packing: layer 1 is ${act?.op === 'poly' ? `a degree-${act.coeffs.length - 1} poly` : (act?.op ?? 'missing')} (${SUPPORTED})`,
+      `cannot plan window packing: layer 1 is ${act?.op === 'poly' ? `a degree-${degree} poly` : (act?.op ?? 'missing')} (${SUPPORTED})`,
     );
   }
   const tail = model.layers.slice(2);
@@ -238,7 +241,7 @@ export function planWindowPacked(input: CnnModel, opts: WindowPackedOptions): Wi
   const galoisSteps: number[] = [];
   for (let st = (block * copies) / 2; st >= block; st /= 2) galoisSteps.push(st);
   const map = affineOf(tail, shapes[2]);
-  const [c0, c1, c2] = act.coeffs;
+  const [c0 = 0, c1 = 0, c2 = 0] = act.coeffs;
   const beta = c1 / (2 * c2);
   const convBias = Float64Array.from({ length: channels }, (_, c) => (conv.bias?.[c] ?? 0) + beta);
   const head = Float64Array.from(map.matrix, (v) => v * c2);
