@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RemoteCnn } from '../../src/client/cnn-client.ts';
+import { imagePatches } from '../../src/client/cnn-tiles.ts';
 import { BlindDxClient } from '../../src/client/http-client.ts';
 import { classifyImageTiles } from '../../src/client/tiles.ts';
 import { HeContext } from '../../src/he/context.ts';
@@ -18,9 +19,11 @@ import { encodeSlots } from '../../src/he/encoder.ts';
 import { Evaluator } from '../../src/he/evaluator.ts';
 import { generateKeys, type KeySet } from '../../src/he/keys.ts';
 import { encryptInput } from '../../src/nn/cnn/client.ts';
+import { EncryptedCnn } from '../../src/nn/cnn/encrypted-executor.ts';
 import type { CnnModel } from '../../src/nn/cnn/ir.ts';
 import { planCnn } from '../../src/nn/cnn/planner.ts';
 import { preprocessImage, referenceForward } from '../../src/nn/cnn/reference.ts';
+import { classifyTilesStreamed } from '../../src/nn/cnn/tiles.ts';
 import { MODEL_KIND_HEADER } from '../../src/protocol/cnn-layout.ts';
 import { publicPart } from '../../src/protocol/ed25519.ts';
 import { signModelBundle } from '../../src/protocol/model-bundle.ts';
@@ -340,7 +343,10 @@ describe('encrypted CNN over HTTP with the CNN engine', () => {
     });
     assert.equal(progress, 4);
     assert.equal(remote.remote?.requests, 4);
-    const local = await classifyImageTiles(model, img as never, { grid: { rows: 2, cols: 2 } });
+    // The same patches in this process (same keys and context, the same protected plan locally).
+    const { patches } = imagePatches(img as never, [2, 5, 5], { rows: 2, cols: 2 });
+    using localCnn = new EncryptedCnn(cnn.ctx, goodKeys, planCnn(model).server);
+    const local = classifyTilesStreamed(cnn.ctx, goodKeys, cnn.plan, localCnn, patches, 'max');
     assert.equal(remote.perPatch.length, 4);
     remote.perPatch.forEach((l, i) => {
       close(l, local.perPatch[i], `patch ${i} remote vs in-process`, 2 * TOL);
