@@ -178,7 +178,10 @@ test('protected throughput responses: logits only, re-randomized, flooded, one s
           assert.ok(Math.abs(lc[i][k] - v) <= LOGIT_TOL, `precomputed masks: image ${i} logit ${k}`);
         });
       });
-      assert.throws(() => runBatch(ctx, keys, plan, cts, { batch, masks }), { code: 'NN_INVALID_ARGUMENT' });
+      assert.throws(() => runBatch(ctx, keys, plan, cts, { batch, masks }), {
+        code: 'NN_INVALID_ARGUMENT',
+        message: /single-use/,
+      });
     } finally {
       for (const x of c) x[Symbol.dispose]();
     }

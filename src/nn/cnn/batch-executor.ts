@@ -247,6 +247,13 @@ export function runBatch(
         `cannot run throughput plan: ${masks.length} masks, the plan needs ${p === undefined ? 0 : plan.outputs}`,
       );
     }
+    // Checked before the (long) program runs; protectResponse checks each mask's shape again.
+    if (masks.some((m) => m.disposed)) {
+      throw new NnError(
+        'NN_INVALID_ARGUMENT',
+        'cannot run throughput plan: a mask was already used (masks are single-use)',
+      );
+    }
     const outs = _runBatchStages(ctx, keys, plan, inputs, opts.batch);
     if (p === undefined) return outs;
     const ev = new Evaluator(ctx, keys);
