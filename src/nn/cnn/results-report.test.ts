@@ -75,4 +75,8 @@ test('resultsJson keeps the issue schema; tables mark unmet floors ✗; missing 
   assert.match(md, /\| BreastMNIST \| b \|[^\n]*\| ✗ 3\/4 \|/);
   assert.match(md, /\| BreastMNIST \| b \| encrypted accuracy ≥ 83\.0% \| 80\.00% \| ✗ \|/);
   assert.deepEqual(missingFloorRows(rows).sort(), ['CIFAR-10', 'Fashion-MNIST', 'PneumoniaMNIST']);
+  // A comparison net keeps its ✓/✗ count in the main table but is left out of the floors table.
+  const cmp = resultsTables(rows, new Set(['b'])).join('\n');
+  assert.match(cmp, /\| ✗ 3\/4 \(comparison net\) \|/);
+  assert.doesNotMatch(cmp, /\| BreastMNIST \| b \| encrypted accuracy/);
 });

@@ -196,8 +196,14 @@ export function resultsJson(
 const kib = (b: number) => `${int(Math.round(b / 1024))} KiB`;
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
-/** The main table and the floors table, as Markdown lines. */
-export function resultsTables(rows: readonly ResultRow[]): string[] {
+/**
+ * The main table and the floors table, as Markdown lines. Rows of `comparison` models (kept to
+ * compare with other nets, not the dataset's model) show their floors in the main table only.
+ */
+export function resultsTables(
+  rows: readonly ResultRow[],
+  comparison: ReadonlySet<string> = new Set(),
+): string[] {
   const main = [
     '| dataset | model | test images | plaintext acc | simulated acc (n) | encrypted acc | agreement | drop | max abs Δlogit | encrypted run | latency / image | bytes up / down | Galois keys | floors |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
@@ -210,17 +216,20 @@ export function resultsTables(rows: readonly ResultRow[]): string[] {
       const imgs = `${r.n === r.testSize ? `full ${int(r.n)}` : `${int(r.n)} of ${int(r.testSize)} (seed ${r.seed})`}${e < r.n ? `; encrypted ${int(e)} (seeded)` : ''}`;
       const encAcc =
         e < r.n ? `${pct(r.encAcc)} (n=${int(e)}; plaintext on them ${pct(plainOnEnc(r))})` : pct(r.encAcc);
-      return `| ${r.dataset} | ${r.model} | ${imgs} | ${pct(r.plainAcc)} | ${pct(r.simAcc)} (${int(r.simN)}) | ${encAcc} | ${pct(r.agreement)} | ${(100 * (plainOnEnc(r) - r.encAcc)).toFixed(2)} pt | ${r.maxAbsLogitDelta.toExponential(1)} | ${enc} | ${lat} | ${kib(r.bytesUp)} / ${kib(r.bytesDown)} | ${r.galoisKeys}, ${mib(r.galoisKeyBytes)} | ${met === checks.length ? '✓' : '✗'} ${met}/${checks.length} |`;
+      const floorCell = `${met === checks.length ? '✓' : '✗'} ${met}/${checks.length}${comparison.has(r.model) ? ' (comparison net)' : ''}`;
+      return `| ${r.dataset} | ${r.model} | ${imgs} | ${pct(r.plainAcc)} | ${pct(r.simAcc)} (${int(r.simN)}) | ${encAcc} | ${pct(r.agreement)} | ${(100 * (plainOnEnc(r) - r.encAcc)).toFixed(2)} pt | ${r.maxAbsLogitDelta.toExponential(1)} | ${enc} | ${lat} | ${kib(r.bytesUp)} / ${kib(r.bytesDown)} | ${r.galoisKeys}, ${mib(r.galoisKeyBytes)} | ${floorCell} |`;
     }),
   ];
   const floors = [
     '| dataset | model | floor (issue 7) | measured | met |',
     '|---|---|---|---|---|',
-    ...rows.flatMap((r) =>
-      floorChecks(r).map(
-        (c) => `| ${r.dataset} | ${r.model} | ${c.floor} | ${c.measured} | ${c.met ? '✓' : '✗'} |`,
+    ...rows
+      .filter((r) => !comparison.has(r.model))
+      .flatMap((r) =>
+        floorChecks(r).map(
+          (c) => `| ${r.dataset} | ${r.model} | ${c.floor} | ${c.measured} | ${c.met ? '✓' : '✗'} |`,
+        ),
       ),
-    ),
   ];
   return [...main, '', '### Floors', '', ...floors];
 }

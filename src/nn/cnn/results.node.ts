@@ -180,7 +180,7 @@ function markdown(rows: ResultRow[], missing: string[], sweep: SweepPoint[] | un
     '- Times are wall times on a shared 2-core machine while other jobs ran (the 1-minute load average at',
     '  the latency measurement is given where recorded; load 2 = both cores busy): upper bounds of a quiet run.',
     '',
-    ...resultsTables(rows),
+    ...resultsTables(rows, new Set(RESULTS_ROWS.filter((r) => r.comparison).map((r) => r.model))),
     '',
   ];
   const notes = RESULTS_ROWS.filter((r) => r.note !== undefined && rows.some((x) => x.model === r.model));
