@@ -37,7 +37,10 @@ test('results pipeline: 3 MNIST images write results.md, results.json (issue sch
     assert.equal(row.encrypted.protected, false);
     assert.ok(row.bytesUp > 0 && row.bytesDown > 0 && row.galoisKeyBytes > 0 && row.msPerImage > 0);
     // 3 images is below the ≥ 1,000 floor: the table must say so.
-    assert.equal(row.floors.find((f: { floor: string }) => f.floor.startsWith('encrypted test images')).met, false);
+    assert.equal(
+      row.floors.find((f: { floor: string }) => f.floor.startsWith('encrypted test images')).met,
+      false,
+    );
     const md = readFileSync(join(out, 'results.md'), 'utf8');
     assert.match(md, /\| MNIST \| mnist-tenseal \| 3 of 10,000 \(seed 1\) \|/);
     assert.match(md, /npm run results/);
