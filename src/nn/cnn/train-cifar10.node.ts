@@ -448,14 +448,14 @@ async function main(): Promise<void> {
     return;
   }
 
-  const t0 = performance.now();
-  const trainRaw = loadCifar10Jpeg('train');
-  log(`decoded ${trainRaw.n} training JPEGs in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const valN = Number(values.val);
-  const { train: trainIdx, val: valIdx } = split(trainRaw.n, seed, valN);
-  const pre = channelStats(trainRaw, trainIdx);
-
   if (values.mode === 'bench' || values.mode === 'train') {
+    const t0 = performance.now();
+    const trainRaw = loadCifar10Jpeg('train');
+    log(`decoded ${trainRaw.n} training JPEGs in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const valN = Number(values.val);
+    const { train: trainIdx, val: valIdx } = split(trainRaw.n, seed, valN);
+    const pre = channelStats(trainRaw, trainIdx);
+
     const limit = Number(values.limit);
     const tIdx = limit > 0 ? trainIdx.slice(0, limit) : trainIdx;
     const train = tensors(trainRaw, tIdx, pre);
@@ -564,12 +564,14 @@ async function main(): Promise<void> {
       if (plainPred[i] === test.labels[i]) ok++;
       if ((i + 1) % 2000 === 0) log(`  plaintext ${i + 1}/${test.n}: ${((100 * ok) / (i + 1)).toFixed(2)}%`);
     }
-    result.plaintext = {
-      images: test.n,
-      accuracy: ok / test.n,
-      msPerImage: (performance.now() - t) / test.n,
-    };
-    log(`plaintext accuracy on ${test.n} test images: ${((100 * ok) / test.n).toFixed(2)}%`);
+    if (values.plain !== '0') {
+      result.plaintext = {
+        images: test.n,
+        accuracy: ok / test.n,
+        msPerImage: (performance.now() - t) / test.n,
+      };
+      log(`plaintext accuracy on ${test.n} test images: ${((100 * ok) / test.n).toFixed(2)}%`);
+    }
     // Seeded subset order for the simulated and encrypted runs.
     const order = new Rng(seed).shuffle(Uint32Array.from({ length: test.n }, (_, i) => i));
     const nSim = Number(values.sim);
