@@ -270,3 +270,20 @@ test('parallel sanity: the same batch on 1 and 2 workers (timing logged, not ass
     `# pool: 1 worker ${one.perSec.toFixed(0)} tasks/s, 2 workers ${two.perSec.toFixed(0)} tasks/s`,
   );
 });
+
+test('a task pinned to a worker slot runs there only, and waits for it while the other is idle', async () => {
+  await using pool = new WorkerPool<H>({ handlers: fixtures, size: 2 });
+  await pool.ready();
+  const ids = await Promise.all(
+    [0, 1, 0, 1, 1, 0].map((w) => pool.run('whoami', PRESET, { worker: w }).then((r) => r.workerId)),
+  );
+  assert.deepEqual(ids, [0, 1, 0, 1, 1, 0]);
+  // Slot 0 busy: a task pinned to it queues behind, although slot 1 is idle.
+  const busy = pool.run('sleep', 150, { worker: 0 });
+  const t0 = performance.now();
+  const pinned = await pool.run('whoami', PRESET, { worker: 0 });
+  assert.equal(pinned.workerId, 0);
+  assert.ok(performance.now() - t0 >= 100, 'waited for its own slot');
+  await busy;
+  await rejectsWith(pool.run('whoami', PRESET, { worker: 2 }), 'HE_INVALID_ARGUMENT', /slot in \[0, 1\]/);
+});

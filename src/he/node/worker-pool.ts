@@ -70,6 +70,11 @@ export interface RunOptions {
    * Default true; pass false for bytes you reuse, such as keys sent with many tasks.
    */
   readonly transfer?: boolean;
+  /**
+   * Run on this worker slot only (0 … size − 1), e.g. to drop per-worker state on every worker:
+   * the task waits for that slot (a replaced worker keeps its slot) and no other worker takes it.
+   */
+  readonly worker?: number;
 }
 
 /** Counters and gauges, e.g. for Prometheus. Counters only grow. */
@@ -104,6 +109,7 @@ interface Task {
   readonly transfer: boolean;
   readonly timeoutMs: number | undefined;
   readonly signal: AbortSignal | undefined;
+  readonly worker: number | undefined;
   readonly resolve: (v: TaskValue) => void;
   readonly reject: (e: unknown) => void;
   settled: boolean;
@@ -247,6 +253,12 @@ export class WorkerPool<H extends HandlerMap = HandlerMap> {
       if (this.#broken !== undefined) throw this.#brokenError(`run task "${kind}"`);
       const timeoutMs = checkTimeout(`run task "${kind}"`, options.timeoutMs) ?? this.#defaultTimeout;
       const signal = options.signal;
+      const pin = options.worker;
+      if (pin !== undefined && !(Number.isInteger(pin) && pin >= 0 && pin < this.size))
+        throw new HeError(
+          'HE_INVALID_ARGUMENT',
+          `cannot run task "${kind}": "worker" expected an integer slot in [0, ${this.size - 1}], got ${String(pin)}`,
+        );
       signal?.throwIfAborted();
       const task: Task = {
         id: this.#nextId++,
@@ -255,12 +267,13 @@ export class WorkerPool<H extends HandlerMap = HandlerMap> {
         transfer: options.transfer ?? true,
         timeoutMs,
         signal,
+        worker: pin,
         resolve: resolve as (v: TaskValue) => void,
         reject,
         settled: false,
         onAbort: undefined,
       };
-      const idle = this.#slots.find((s) => s.state === 'idle');
+      const idle = this.#slots.find((s) => s.state === 'idle' && (pin === undefined || s.index === pin));
       if (idle === undefined && this.#queue.length >= this.maxQueued) {
         this.#counts.rejected++;
         throw new PoolBusyError(kind, this.#queue.length);
@@ -486,8 +499,10 @@ export class WorkerPool<H extends HandlerMap = HandlerMap> {
 
   #idle(slot: Slot): void {
     slot.state = 'idle';
-    let next = this.#queue.shift();
-    while (next?.settled) next = this.#queue.shift();
+    while (this.#queue[0]?.settled) this.#queue.shift();
+    // The oldest task this slot may take: unpinned, or pinned to it.
+    const i = this.#queue.findIndex((t) => !t.settled && (t.worker === undefined || t.worker === slot.index));
+    const next = i < 0 ? undefined : this.#queue.splice(i, 1)[0];
     if (next !== undefined) {
       this.#start(slot, next);
       return;
