@@ -53,6 +53,12 @@ export interface InferenceEngine {
   validateKeyMaterial(modelId: string, material: KeyMaterial): Promise<{ bytes: number }>;
   /** Runs the model; returns one result ciphertext per input. Throws `BAD_CIPHERTEXT` for bad inputs. */
   infer(req: InferRequest): Promise<Uint8Array[]>;
+  /**
+   * Optional: the client with this material was deleted or expired; drop whatever the engine
+   * caches for it (parsed keys, per-client precomputation). Best effort — a later infer for the
+   * same material simply reloads it.
+   */
+  forgetClient?(modelId: string, materialDigest: Digest): Promise<unknown>;
   /** Optional counters for metrics. */
   stats?(): EngineStats;
   /** Frees workers and WebAssembly memory; called once at shutdown after in-flight work drained. */

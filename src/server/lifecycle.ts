@@ -92,9 +92,17 @@ export async function startService(
 
     const sweep = async () => {
       try {
-        const r = await store.sweep(Date.now(), config.retention.idempotencyTtlSeconds * 1000);
+        const { expired = [], ...r } = await store.sweep(
+          Date.now(),
+          config.retention.idempotencyTtlSeconds * 1000,
+        );
         if (r.clientsExpired + r.idempotencyExpired + r.requestsPruned > 0)
           app?.log.info(r, 'retention sweep');
+        for (const c of expired) {
+          engine.forgetClient?.(c.modelId, c.materialDigest).catch((e: unknown) => {
+            app?.log.warn({ err: e }, 'engine could not drop an expired client');
+          });
+        }
       } catch (e) {
         app?.log.error({ err: e }, 'retention sweep failed');
       }

@@ -86,6 +86,7 @@ describe('encrypted CNN over HTTP with the CNN engine', () => {
   let sdk: BlindDxClient;
   let cnn: RemoteCnn;
   let goodKeys: KeySet;
+  let cnnEngine: CnnEngine | undefined;
   const logLines: string[] = [];
 
   const post = (path: string, body: Uint8Array, headers: Record<string, string>) =>
@@ -138,7 +139,7 @@ describe('encrypted CNN over HTTP with the CNN engine', () => {
       {},
     );
     const engine = new ModelKindRouter({
-      cnn: () => new CnnEngine({ workers: 1 }),
+      cnn: () => (cnnEngine = new CnnEngine({ workers: 1 })),
       'split-head': () => new EchoEngine(),
     });
     svc = await startService(config, {
@@ -353,6 +354,21 @@ describe('encrypted CNN over HTTP with the CNN engine', () => {
       close(l, remote.plain.perPatch[i], `patch ${i} remote vs float64`);
     });
     close(remote.aggregate, local.aggregate, 'aggregate remote vs in-process', 2 * TOL);
+  });
+
+  test('deleting a client drops its keys from every worker; its infer is then NOT_FOUND', async () => {
+    assert.deepEqual(await cnnEngine!.cachedClients(), [1], 'the worker holds the client');
+    const ct = cnn.encrypt(image(4));
+    await sdk.deleteClient(cnn.clientId!);
+    // The forget task was queued by DELETE before this count: the worker no longer holds the client.
+    assert.deepEqual(await cnnEngine!.cachedClients(), [0], 'the worker dropped the client');
+    const res = await post('/v1/infer/tiny-cnn', ct, {
+      'content-type': CONTENT_TYPE_BINARY,
+      [HEADER.clientId]: cnn.clientId!,
+      [MODEL_KIND_HEADER]: 'cnn',
+    });
+    assert.equal(res.status, 404);
+    assert.equal(await codeOf(res), 'NOT_FOUND');
   });
 
   test('nothing logged carries ciphertext bytes or results', async () => {

@@ -32,6 +32,7 @@ import {
 import { BlindDxError, isErrorCode } from '../../protocol/errors.ts';
 import type { EngineStats, InferenceEngine, InferRequest, KeyMaterial, VerifiedModel } from '../engine.ts';
 import {
+  type CnnForgetResult,
   type CnnModelPayload,
   type CnnPackedModelPayload,
   type handlers,
@@ -243,6 +244,29 @@ export class CnnEngine implements InferenceEngine {
     } catch (e) {
       return _rethrow(e, req.signal);
     }
+  }
+
+  /**
+   * Drops a client's parsed keys, encoded weights and ready masks on every worker (each may hold
+   * ~hundreds of MB at N=16384): called when the client is deleted or expires. Runs after the
+   * tasks already queued on each worker; answers what each worker dropped and still holds.
+   */
+  async forgetClient(modelId: string, materialDigest: string): Promise<CnnForgetResult[]> {
+    const m = this.#models.get(modelId);
+    if (m === undefined) return [];
+    const p = { modelKey: m.payload.key, materialDigest };
+    return Promise.all(
+      Array.from({ length: this.#pool.size }, (_, worker) =>
+        this.#pool.run('cnn:forget', p, { transfer: false, worker }),
+      ),
+    );
+  }
+
+  /** Clients whose keys each worker holds now (counts only; for tests and diagnostics). */
+  async cachedClients(): Promise<number[]> {
+    return Promise.all(
+      Array.from({ length: this.#pool.size }, (_, worker) => this.#pool.run('cnn:clients', null, { worker })),
+    );
   }
 
   stats(): EngineStats {

@@ -9,7 +9,9 @@
  *   level, the plan's input scale, exact byte length), run the protected latency plan
  *   (`EncryptedCnn`: stages, extract, re-randomize, flood) and return each result ciphertext;
  * - `cnn:infer-packed`: the window-packed plan of the tiled flow — exactly the layout's `inputs`
- *   ciphertexts (hardened loading, same checks) in, its protected `outputs` ciphertexts out.
+ *   ciphertexts (hardened loading, same checks) in, its protected `outputs` ciphertexts out;
+ * - `cnn:forget`: drop one client's parsed keys, encoded weights and mask reservoir (the client was
+ *   deleted or expired); `cnn:clients`: how many clients this worker holds (a count, for tests).
  *
  * Per worker, contexts are cached by parameter fingerprint, parsed plans by model digest, and each
  * client's parsed keys with its encoded weights (`EncryptedCnn`) in a small LRU keyed by model and
@@ -184,12 +186,33 @@ function _clientState(
   while (cache.size > CNN_KEY_CACHE_SIZE) {
     const [oldest, v] = cache.entries().next().value!;
     cache.delete(oldest);
-    for (const m of v.masks?.splice(0) ?? []) m[Symbol.dispose]();
-    v.cnn?.[Symbol.dispose]();
-    v.packed?.[Symbol.dispose]();
-    v.keys[Symbol.dispose]();
+    _dispose(v);
   }
   return state;
+}
+
+function _dispose(v: ClientState): void {
+  for (const m of v.masks?.splice(0) ?? []) m[Symbol.dispose]();
+  v.cnn?.[Symbol.dispose]();
+  v.packed?.[Symbol.dispose]();
+  v.keys[Symbol.dispose]();
+}
+
+/** What `cnn:forget` answers: whether this worker held the client, and how many it still holds. */
+export type CnnForgetResult = { readonly dropped: boolean; readonly clients: number };
+
+function forget(
+  p: { readonly modelKey: string; readonly materialDigest: string },
+  env: WorkerEnv,
+): CnnForgetResult {
+  const cache = _state(env, 'cnn:clients', () => new Map<string, ClientState>());
+  const k = `${p.modelKey}/${p.materialDigest}`;
+  const v = cache.get(k);
+  if (v !== undefined) {
+    cache.delete(k);
+    _dispose(v); // also stops its mask refill (it checks keys.disposed)
+  }
+  return { dropped: v !== undefined, clients: cache.size };
 }
 
 function _withKeys(keys: EvaluationKeys, f: (k: EvaluationKeys) => ClientState): ClientState {
@@ -332,4 +355,7 @@ export const handlers = defineHandlers({
     return env.workerId;
   },
   'cnn:infer-packed': inferPacked,
+  'cnn:forget': async (p: { modelKey: string; materialDigest: string }, env: WorkerEnv) => forget(p, env),
+  'cnn:clients': async (_: null, env: WorkerEnv) =>
+    (env.state.get('cnn:clients') as Map<string, ClientState> | undefined)?.size ?? 0,
 });

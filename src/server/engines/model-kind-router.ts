@@ -9,6 +9,7 @@
  * const engine = new ModelKindRouter({ 'split-head': () => new SealHeadEngine(), cnn: () => new CnnEngine() });
  */
 import { type ModelKind, modelKindOf } from '../../protocol/cnn-layout.ts';
+import type { Digest } from '../../protocol/digest.ts';
 import { BlindDxError } from '../../protocol/errors.ts';
 import type { EngineStats, InferenceEngine, InferRequest, KeyMaterial, VerifiedModel } from '../engine.ts';
 
@@ -52,6 +53,10 @@ export class ModelKindRouter implements InferenceEngine {
 
   infer(req: InferRequest): Promise<Uint8Array[]> {
     return this.#engine(req.modelId).infer(req);
+  }
+
+  async forgetClient(modelId: string, materialDigest: Digest): Promise<unknown> {
+    return this.#byModel.get(modelId)?.forgetClient?.(modelId, materialDigest);
   }
 
   stats(): EngineStats {

@@ -173,6 +173,11 @@ export const clientRoutes: FastifyPluginAsync<RouteOptions> = async (app, { ctx 
       }
       await ctx.store.deleteClient(c.id, org.id, now);
       req.log.info({ clientId: c.id, orgId: org.id }, 'client deleted');
+      // Free the engine's cached keys for it (hundreds of MB per CNN client per worker); not awaited:
+      // it runs after the work already queued on each worker.
+      ctx.engine.forgetClient?.(c.modelId, c.materialDigest).catch((e: unknown) => {
+        req.log.warn({ err: e, clientId: c.id }, 'engine could not drop the deleted client');
+      });
       return reply.code(204).send();
     },
   );

@@ -500,6 +500,7 @@ export class SqliteStore implements Store {
         .run(Math.floor(now / 1000) - 32 * 86400);
       return {
         clientsExpired: expired.length,
+        expired: expired.map((c) => ({ modelId: c.model_id, materialDigest: c.material_digest as Digest })),
         idempotencyExpired: Number(idem.changes),
         requestsPruned: Number(reqs.changes),
       };

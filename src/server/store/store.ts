@@ -105,6 +105,8 @@ export interface FinishRequest {
 
 export interface SweepResult {
   readonly clientsExpired: number;
+  /** The expired clients' model and material (so the engine can drop cached keys). */
+  readonly expired?: readonly { readonly modelId: string; readonly materialDigest: Digest }[];
   readonly idempotencyExpired: number;
   readonly requestsPruned: number;
 }
