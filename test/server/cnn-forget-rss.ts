@@ -2,7 +2,7 @@
 // and the SDK, around a client delete. Client A registers and classifies 4 images; then it is
 // deleted (`delete`, default) or kept (`keep`); then client B does the same.
 //   node test/server/cnn-forget-rss.ts [model=mnist-cnn] [delete|keep]
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
