@@ -1,7 +1,7 @@
 // The results pipeline (`npm run results`): every row of RESULTS_ROWS (results-registry.node.ts)
 // whose model exists under models/ runs through plaintext (float64 reference), simulated (SimBackend)
 // and encrypted (SEAL) execution, and docs/results.md, docs/results.json and the MNIST accuracy /
-// time vs CKKS scale-bits plots are written. Heavy (tens of minutes): run by hand, never from `npm test`.
+// time vs CKKS scale-bits plots are written. Heavy (about an hour or more): run by hand, never from `npm test`.
 //
 //   node src/nn/cnn/results.node.ts [--rows mnist-tenseal,…] [--n N] [--sim-n N] [--latency-images 5]
 //        [--no-sweep] [--sweep-sim 500] [--sweep-enc 20] [--sweep-bits 20,22,…] [--out docs] [--models models]
@@ -158,8 +158,8 @@ function markdown(rows: ResultRow[], missing: string[], sweep: SweepPoint[] | un
   const md: string[] = [
     '# Encrypted CNN results',
     '',
-    'Regenerate with **`npm run results`** (`node src/nn/cnn/results.node.ts`; tens of minutes on this',
-    '2-core machine; do not edit by hand). The rows are `RESULTS_ROWS` in',
+    'Regenerate with **`npm run results`** (`node src/nn/cnn/results.node.ts`; about 1–1.5 hours on this',
+    '2-core machine; `--rows a,b` re-measures single rows; do not edit by hand). The rows are `RESULTS_ROWS` in',
     '`src/nn/cnn/results-registry.node.ts`. One row per model and test set:',
     '',
     '- **plaintext** = the float64 reference (`reference.ts`); **simulated** = the protected latency plan on',
