@@ -1,6 +1,6 @@
-// A script, not part of `npm test`: measures the served mnist-tenseal CNN over HTTP with the SDK
-// against a running service (e.g. `npm start`):
-//   node test/server/cnn-http-run.ts <url> <token> <publisher.pub.json> [n=20]
+// A script, not part of `npm test`: measures a served MNIST CNN over HTTP with the SDK
+// against a running service (e.g. `npm start`, which serves mnist-cnn):
+//   node test/server/cnn-http-run.ts <url> <token> <publisher.pub.json> [n=20] [model=mnist-cnn]
 // open + register, then n MNIST test images one at a time and n more with 2 in flight, each
 // decrypted and compared with the float64 reference (argmax, max |Δlogit|).
 import { readFileSync } from 'node:fs';
@@ -11,16 +11,16 @@ import { preprocessImage, referenceForward } from '../../src/nn/cnn/reference.ts
 import { loadIdxDataset } from '../../src/nn/data/idx.node.ts';
 import { parsePublicKey } from '../../src/protocol/ed25519.ts';
 
-const [url, token, pub, nStr] = process.argv.slice(2);
+const [url, token, pub, nStr, name = 'mnist-cnn'] = process.argv.slice(2);
 const n = Number(nStr ?? 20);
 const trusted = [await parsePublicKey(JSON.parse(readFileSync(pub, 'utf8')), pub)];
 const http = new BlindDxClient({ baseUrl: url, token, trustedModelKeys: trusted });
 const model = parseCnnModel(
-  JSON.parse(readFileSync(new URL('../../models/mnist-tenseal/model.json', import.meta.url), 'utf8')),
+  JSON.parse(readFileSync(new URL(`../../models/${name}/model.json`, import.meta.url), 'utf8')),
 );
 const ds = loadIdxDataset('mnist', 'test');
 let t = performance.now();
-using cnn = await RemoteCnn.open(http, 'mnist-tenseal');
+using cnn = await RemoteCnn.open(http, name);
 console.log('open (verify bundle + context) ms', (performance.now() - t).toFixed(0));
 t = performance.now();
 const reg = await cnn.register();

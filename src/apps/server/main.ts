@@ -3,7 +3,7 @@
 // With no modelsDir configured, the committed split models under models/ are signed at start with
 // a demo publisher key kept in the data dir (src/server/engines/demo-models.ts); set
 // BLINDDX_DEMO_MODELS=off to start without them, or to another folder of split models. The encrypted
-// CNN mnist-tenseal is served too (BLINDDX_DEMO_CNN=name,name… or off).
+// CNN mnist-cnn is served too (BLINDDX_DEMO_CNN=name,name… or off; e.g. mnist-tenseal).
 // The web app built into dist/web (`npm run build:web`; postinstall and prestart build it) is
 // served at `/` unless webDir is configured; BLINDDX_WEB=off serves none.
 import { resolve } from 'node:path';
@@ -19,7 +19,7 @@ import { unavailableEngine } from '../../server/unavailable-engine.ts';
 const _repoRoot = resolve(import.meta.dirname, '..', '..', '..');
 const _repoModels = resolve(_repoRoot, 'models');
 /** CNN models (folders under models/) `npm start` serves by default; BLINDDX_DEMO_CNN overrides (a comma list, or off). */
-export const DEFAULT_DEMO_CNN = 'mnist-tenseal';
+export const DEFAULT_DEMO_CNN = 'mnist-cnn';
 /** Where `scripts/build-web.ts` writes the web app. */
 export const WEB_BUILD_DIR = resolve(_repoRoot, 'dist', 'web');
 

@@ -3,7 +3,7 @@
  * models (`models/<name>/`: model.json, backbone.onnx, head.json) but no signing key: on start, the
  * service makes a demo publisher key once under its data directory, signs a bundle for every split
  * model with a linear head and for the CNN models it is asked to serve (`cnnModels`, e.g.
- * mnist-tenseal: planned once here, protected), and trusts that key (and only for these bundles' directory).
+ * mnist-cnn: planned once here, protected), and trusts that key (and only for these bundles' directory).
  *
  * ```
  * <dataDir>/demo-publisher.key.json   private Ed25519 key (0600), made on the first start
