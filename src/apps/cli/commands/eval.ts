@@ -42,7 +42,8 @@ options (CNN):
                          N/2 images per batch) or "latency" mode (one image per ciphertext)
   --protect on|off       output protection, as served (default on); off = the bare program
   --sim-n <n>            simulate only the first n images (default all; 0 = skip)
-  --latency-images <k>   single images timed in the latency plan (default 5; median reported)
+  --latency-images <k>   throughput mode: single images then timed in the latency plan
+                         (default 5; median reported); latency mode times all n
   --md <file>            also write the results table (Markdown)
   --json-out <file>      also write the results (JSON, the docs/results.json schema)`;
 
