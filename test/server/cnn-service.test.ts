@@ -23,6 +23,7 @@ import { EncryptedCnn } from '../../src/nn/cnn/encrypted-executor.ts';
 import type { CnnModel } from '../../src/nn/cnn/ir.ts';
 import { planCnn } from '../../src/nn/cnn/planner.ts';
 import { preprocessImage, referenceForward } from '../../src/nn/cnn/reference.ts';
+import { tinyColourCnn } from '../../src/nn/cnn/test-models.ts';
 import { classifyTilesStreamed } from '../../src/nn/cnn/tiles.ts';
 import { MODEL_KIND_HEADER } from '../../src/protocol/cnn-layout.ts';
 import { publicPart } from '../../src/protocol/ed25519.ts';
@@ -39,32 +40,8 @@ import { loggerOptions } from '../../src/server/logging.ts';
 import { EchoEngine } from '../fixtures/echo-engine.ts';
 import { makePublisherKey, writeTestModel } from '../fixtures/model-bundles.ts';
 
-const wave = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.sin(i * k) * 0.5);
-
 // 2×5×5 input, conv 2→2 3×3/2 → degree-2 polynomial → dense 8→3: a protected plan at small size.
-const model: CnnModel = {
-  format: 'blinddx-cnn',
-  version: 1,
-  name: 'tiny-cnn',
-  inputShape: [2, 5, 5],
-  preprocessing: { scale: 1 / 255, mean: [0.5, 0.4], std: [0.25, 0.3] },
-  layers: [
-    {
-      op: 'conv2d',
-      inChannels: 2,
-      outChannels: 2,
-      kernel: [3, 3],
-      stride: [2, 2],
-      padding: [0, 0],
-      weight: wave(36, 1.1),
-      bias: [0.1, -0.2],
-    },
-    { op: 'poly', coeffs: [0.1, 0.3, 0.5] },
-    { op: 'flatten' },
-    { op: 'dense', inFeatures: 8, outFeatures: 3, weight: wave(24, 0.7), bias: [0, 0.5, -0.5] },
-  ],
-  classes: ['a', 'b', 'c'],
-};
+const model: CnnModel = { ...tinyColourCnn('tiny-cnn'), classes: ['a', 'b', 'c'] };
 
 const image = (seed: number) => Array.from({ length: 50 }, (_, i) => (i * 37 + seed * 101) % 256);
 

@@ -15,8 +15,7 @@ import {
 import { measuredLambda } from './batch-protection.ts';
 import type { CnnModel } from './ir.ts';
 import { preprocessImage, referenceForward } from './reference.ts';
-
-const wave = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.sin(i * k) * 0.5);
+import { wave } from './test-models.ts';
 
 const model: CnnModel = {
   format: 'blinddx-cnn',

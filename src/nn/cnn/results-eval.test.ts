@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ImageDataset } from '../data/dataset.ts';
-import type { CnnModel } from './ir.ts';
 import { planCnn } from './planner.ts';
 import {
   evaluateLatency,
@@ -13,32 +12,10 @@ import {
 } from './results-eval.ts';
 import { floorChecks } from './results-report.ts';
 import { measureRow } from './results-row.ts';
-
-const wave = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.sin(i * k) * 0.5);
+import { tinyColourCnn } from './test-models.ts';
 
 // A tiny colour net: conv 2→2 3×3/2 → degree-2 polynomial → dense 8→3.
-const model: CnnModel = {
-  format: 'blinddx-cnn',
-  version: 1,
-  name: 'tiny-results',
-  inputShape: [2, 5, 5],
-  preprocessing: { scale: 1 / 255, mean: [0.5, 0.4], std: [0.25, 0.3] },
-  layers: [
-    {
-      op: 'conv2d',
-      inChannels: 2,
-      outChannels: 2,
-      kernel: [3, 3],
-      stride: [2, 2],
-      padding: [0, 0],
-      weight: wave(36, 1.1),
-      bias: [0.1, -0.2],
-    },
-    { op: 'poly', coeffs: [0.1, 0.3, 0.5] },
-    { op: 'flatten' },
-    { op: 'dense', inFeatures: 8, outFeatures: 3, weight: wave(24, 0.7), bias: [0, 0.5, -0.5] },
-  ],
-};
+const model = tinyColourCnn('tiny-results');
 
 // 12 images stored HWC as loaders do; labels = the float64 argmax except image 0 (so accuracy < 1).
 const n = 12;

@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import { HeContext } from '../../he/context.ts';
 import { generateKeys } from '../../he/keys.ts';
 import { EncryptedCnn } from './encrypted-executor.ts';
-import type { CnnModel } from './ir.ts';
 import { planCnn } from './planner.ts';
+import { tinyColourCnn } from './test-models.ts';
 import {
   aggregateLogits,
   classifyTilesPacked,
@@ -20,30 +20,7 @@ import {
 import { planWindowPacked } from './window-packed.ts';
 import { WindowPackedServer } from './window-packed-he.ts';
 
-const wave = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.sin(i * k) * 0.5);
-
-const model: CnnModel = {
-  format: 'blinddx-cnn',
-  version: 1,
-  name: 'tiles',
-  inputShape: [2, 5, 5],
-  preprocessing: { scale: 1 / 255, mean: [0.5, 0.4], std: [0.25, 0.3] },
-  layers: [
-    {
-      op: 'conv2d',
-      inChannels: 2,
-      outChannels: 2,
-      kernel: [3, 3],
-      stride: [2, 2],
-      padding: [0, 0],
-      weight: wave(36, 1.1),
-      bias: [0.1, -0.2],
-    },
-    { op: 'poly', coeffs: [0.1, 0.3, 0.5] },
-    { op: 'flatten' },
-    { op: 'dense', inFeatures: 8, outFeatures: 3, weight: wave(24, 0.7), bias: [0, 0.5, -0.5] },
-  ],
-};
+const model = tinyColourCnn('tiles');
 
 test('grid: centred crop, row-major CHW patches, parse and errors', () => {
   assert.deepEqual(parseGridSpec('7x7'), { rows: 7, cols: 7 });

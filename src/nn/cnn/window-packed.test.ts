@@ -6,6 +6,7 @@ import { decodeSlots } from '../../he/encoder.ts';
 import { generateKeys } from '../../he/keys.ts';
 import type { CnnModel } from './ir.ts';
 import { referenceForward } from './reference.ts';
+import { wave } from './test-models.ts';
 import {
   im2colPatch,
   packWindowInputs,
@@ -16,8 +17,6 @@ import {
   windowPackedPlain,
 } from './window-packed.ts';
 import { decryptWindowOutputs, encryptWindowInputs, WindowPackedServer } from './window-packed-he.ts';
-
-const wave = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.sin(i * k) * 0.5);
 
 // Overlapping 3×3 windows, stride 2, padding 1 on 2×5×5 patches: 9 windows, 18 kernel elements.
 const model: CnnModel = {
