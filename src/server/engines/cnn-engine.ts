@@ -17,7 +17,6 @@
  * Start-up stays fast: the plan is compiled once per model at load (≈0.1 s for the MNIST net);
  * worker contexts and parsed plans are warmed in the background, not awaited.
  */
-import { HeError } from '../../he/errors.ts';
 import { TaskError, WorkerPool } from '../../he/node/worker-pool.ts';
 import type { ParametersLiteral } from '../../he/params.ts';
 import { type WindowPackedLayout, windowPackedLayout } from '../../nn/cnn/window-packed.ts';
@@ -29,7 +28,7 @@ import {
   parseCnnLayout,
   parseCnnPackedLayout,
 } from '../../protocol/cnn-layout.ts';
-import { BlindDxError, isErrorCode } from '../../protocol/errors.ts';
+import { BlindDxError } from '../../protocol/errors.ts';
 import type { EngineStats, InferenceEngine, InferRequest, KeyMaterial, VerifiedModel } from '../engine.ts';
 import {
   type CnnForgetResult,
@@ -46,6 +45,7 @@ import {
   servedCnnPlan,
   servedPackedPlan,
 } from './cnn-model-bundle.ts';
+import { bundleMismatch, rethrowEngineError, taskKeyMaterial } from './engine-errors.ts';
 
 export interface CnnEngineOptions {
   /** Worker threads (each its own SEAL instance). Default 2. */
@@ -65,31 +65,6 @@ type LoadedCnn = {
   | { readonly kind: 'cnn-packed'; readonly payload: CnnPackedModelPayload }
 );
 
-function _mismatch(modelId: string, why: string): never {
-  throw new BlindDxError('MODEL_BUNDLE_MISMATCH', `cannot load model ${modelId}: ${why}`);
-}
-
-/** Maps pool and worker failures to catalog codes; coded worker errors keep code and message. */
-function _rethrow(e: unknown, signal?: AbortSignal): never {
-  if (signal?.aborted && e === signal.reason) throw e;
-  if (e instanceof TaskError && isErrorCode(e.code)) throw new BlindDxError(e.code, e.message);
-  if (e instanceof HeError) {
-    if (e.code === 'HE_WORKER_TIMEOUT') throw new BlindDxError('TIMEOUT', `engine: ${e.message}`);
-    if (e.code === 'HE_POOL_BUSY')
-      throw new BlindDxError('QUEUE_FULL', `engine: ${e.message}`, { retryAfterSeconds: 1 });
-    if (e.code === 'HE_POOL_CLOSED') throw new BlindDxError('NOT_READY', `engine: ${e.message}`);
-  }
-  throw e;
-}
-
-function _material(m: KeyMaterial) {
-  return {
-    publicKey: m.publicKey,
-    ...(m.relinKeys === undefined ? {} : { relinKeys: m.relinKeys }),
-    ...(m.galoisKeys === undefined ? {} : { galoisKeys: m.galoisKeys }),
-  };
-}
-
 export class CnnEngine implements InferenceEngine {
   readonly #pool: WorkerPool<typeof handlers>;
   readonly #models = new Map<string, LoadedCnn>();
@@ -106,29 +81,29 @@ export class CnnEngine implements InferenceEngine {
   async loadModel(model: VerifiedModel): Promise<void> {
     const id = model.modelId;
     if (model.client.inputLayout.kind === CNN_PACKED_LAYOUT) return this.#loadPacked(model);
-    if (model.client.inputLayout.kind !== CNN_LAYOUT) _mismatch(id, `input layout is not ${CNN_LAYOUT}`);
+    if (model.client.inputLayout.kind !== CNN_LAYOUT) bundleMismatch(id, `input layout is not ${CNN_LAYOUT}`);
     let published: ReturnType<typeof parseCnnLayout>;
     try {
       published = parseCnnLayout(model.client);
     } catch (e) {
-      return _mismatch(id, (e as Error).message);
+      return bundleMismatch(id, (e as Error).message);
     }
     const bytes = model.files.get(CNN_MODEL_FILE);
-    if (bytes === undefined) _mismatch(id, `server file ${CNN_MODEL_FILE} is missing`);
+    if (bytes === undefined) bundleMismatch(id, `server file ${CNN_MODEL_FILE} is missing`);
     const cnn = parseCnnModelBytes(bytes, `model ${id}`);
     let plan: ReturnType<typeof servedCnnPlan>;
     try {
       plan = servedCnnPlan(cnn);
     } catch (e) {
-      return _mismatch(id, `cannot plan it: ${(e as Error).message}`);
+      return bundleMismatch(id, `cannot plan it: ${(e as Error).message}`);
     }
-    if (plan.server.protection === undefined) _mismatch(id, 'its plan does not protect responses');
+    if (plan.server.protection === undefined) bundleMismatch(id, 'its plan does not protect responses');
     if (canonicalJson(plan.client) !== canonicalJson(published))
-      _mismatch(id, 'the client manifest publishes a different plan');
+      bundleMismatch(id, 'the client manifest publishes a different plan');
     if (cnnPresetName(plan.client) !== model.client.preset || model.server.preset !== model.client.preset)
-      _mismatch(id, `preset ${model.client.preset} is not the plan's parameters`);
+      bundleMismatch(id, `preset ${model.client.preset} is not the plan's parameters`);
     if (canonicalJson(cnnClassesOf(plan)) !== canonicalJson(model.client.classes))
-      _mismatch(id, 'classes differ from the manifest');
+      bundleMismatch(id, 'classes differ from the manifest');
     const payload: CnnModelPayload = {
       key: model.modelDigest,
       plan: JSON.stringify(plan.server),
@@ -154,21 +129,21 @@ export class CnnEngine implements InferenceEngine {
     try {
       published = parseCnnPackedLayout(model.client);
     } catch (e) {
-      return _mismatch(id, (e as Error).message);
+      return bundleMismatch(id, (e as Error).message);
     }
     const bytes = model.files.get(CNN_MODEL_FILE);
-    if (bytes === undefined) _mismatch(id, `server file ${CNN_MODEL_FILE} is missing`);
+    if (bytes === undefined) bundleMismatch(id, `server file ${CNN_MODEL_FILE} is missing`);
     const cnn = parseCnnModelBytes(bytes, `model ${id}`);
     let plan: ReturnType<typeof servedPackedPlan>;
     try {
       plan = servedPackedPlan(cnn, published.patches);
     } catch (e) {
-      return _mismatch(id, `cannot plan it: ${(e as Error).message}`);
+      return bundleMismatch(id, `cannot plan it: ${(e as Error).message}`);
     }
     if (canonicalJson(windowPackedLayout(plan)) !== canonicalJson(published))
-      _mismatch(id, 'the client manifest publishes a different window-packed layout');
+      bundleMismatch(id, 'the client manifest publishes a different window-packed layout');
     if (canonicalJson(classNames(cnn, plan.classes)) !== canonicalJson(model.client.classes))
-      _mismatch(id, 'classes differ from the manifest');
+      bundleMismatch(id, 'classes differ from the manifest');
     const payload: CnnPackedModelPayload = {
       key: model.modelDigest,
       model: new TextDecoder().decode(bytes),
@@ -197,18 +172,18 @@ export class CnnEngine implements InferenceEngine {
     try {
       return await this.#pool.run(
         'cnn:validate-keys',
-        { params: m.params, relin: m.relin, galoisSteps: m.galoisSteps, material: _material(material) },
+        { params: m.params, relin: m.relin, galoisSteps: m.galoisSteps, material: taskKeyMaterial(material) },
         { transfer: false },
       );
     } catch (e) {
-      return _rethrow(e);
+      return rethrowEngineError(e);
     }
   }
 
   async infer(req: InferRequest): Promise<Uint8Array[]> {
     const model = this.#model(req.modelId);
     req.signal.throwIfAborted();
-    const material = (withKeys: boolean) => (withKeys ? { material: _material(req.material) } : {});
+    const material = (withKeys: boolean) => (withKeys ? { material: taskKeyMaterial(req.material) } : {});
     // Inputs and keys are reused by the route (and a retry): copy, never transfer.
     const opts = { transfer: false, signal: req.signal };
     const task = (withKeys: boolean) =>
@@ -242,7 +217,7 @@ export class CnnEngine implements InferenceEngine {
         throw e;
       }
     } catch (e) {
-      return _rethrow(e, req.signal);
+      return rethrowEngineError(e, req.signal);
     }
   }
 

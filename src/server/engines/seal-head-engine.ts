@@ -14,15 +14,15 @@
  * and `plan.json` exactly the plan recomputed here from the head and the bundle's declared embedding
  * bound, whose client half is exactly the one the client manifest publishes.
  */
-import { HeError } from '../../he/errors.ts';
-import { TaskError, WorkerPool } from '../../he/node/worker-pool.ts';
+import { WorkerPool } from '../../he/node/worker-pool.ts';
 import { getPreset } from '../../he/presets.ts';
 import { type CoeffHeadServerPlan, clientPlanOf, planCoeffHead } from '../../nn/coeff-head-plan.ts';
 import { type LinearHeadSpec, validateHeadSpec } from '../../nn/head.ts';
 import { canonicalJson } from '../../protocol/canonical-json.ts';
-import { BlindDxError, isErrorCode } from '../../protocol/errors.ts';
+import { BlindDxError } from '../../protocol/errors.ts';
 import { parseSplitHeadLayout, SPLIT_HEAD_PRESET } from '../../protocol/split-head-layout.ts';
 import type { EngineStats, InferenceEngine, InferRequest, KeyMaterial, VerifiedModel } from '../engine.ts';
+import { bundleMismatch, rethrowEngineError, taskKeyMaterial } from './engine-errors.ts';
 import type { HeadModelPayload, handlers } from './seal-head-handlers.ts';
 
 /** Server files of a split-head bundle. */
@@ -50,31 +50,6 @@ export function headPlanFor(
   });
 }
 
-function _mismatch(modelId: string, why: string): never {
-  throw new BlindDxError('MODEL_BUNDLE_MISMATCH', `cannot load model ${modelId}: ${why}`);
-}
-
-/** Maps pool and worker failures to catalog codes; coded worker errors keep code and message. */
-function _rethrow(e: unknown, signal?: AbortSignal): never {
-  if (signal?.aborted && e === signal.reason) throw e;
-  if (e instanceof TaskError && isErrorCode(e.code)) throw new BlindDxError(e.code, e.message);
-  if (e instanceof HeError) {
-    if (e.code === 'HE_WORKER_TIMEOUT') throw new BlindDxError('TIMEOUT', `engine: ${e.message}`);
-    if (e.code === 'HE_POOL_BUSY')
-      throw new BlindDxError('QUEUE_FULL', `engine: ${e.message}`, { retryAfterSeconds: 1 });
-    if (e.code === 'HE_POOL_CLOSED') throw new BlindDxError('NOT_READY', `engine: ${e.message}`);
-  }
-  throw e;
-}
-
-function _material(m: KeyMaterial) {
-  return {
-    publicKey: m.publicKey,
-    ...(m.relinKeys === undefined ? {} : { relinKeys: m.relinKeys }),
-    ...(m.galoisKeys === undefined ? {} : { galoisKeys: m.galoisKeys }),
-  };
-}
-
 export class SealHeadEngine implements InferenceEngine {
   readonly #pool: WorkerPool<typeof handlers>;
   readonly #models = new Map<string, HeadModelPayload>();
@@ -93,13 +68,13 @@ export class SealHeadEngine implements InferenceEngine {
   async loadModel(model: VerifiedModel): Promise<void> {
     const id = model.modelId;
     if (model.client.preset !== SPLIT_HEAD_PRESET)
-      _mismatch(id, `preset ${model.client.preset} is not ${SPLIT_HEAD_PRESET}`);
+      bundleMismatch(id, `preset ${model.client.preset} is not ${SPLIT_HEAD_PRESET}`);
     if (model.client.needsRelinKeys || model.client.galoisSteps.length > 0)
-      _mismatch(id, 'a rotation-free head needs no relinearization or Galois keys');
+      bundleMismatch(id, 'a rotation-free head needs no relinearization or Galois keys');
     const layout = parseSplitHeadLayout(model.client);
     const text = (name: string) => {
       const b = model.files.get(name);
-      if (b === undefined) _mismatch(id, `server file ${name} is missing`);
+      if (b === undefined) bundleMismatch(id, `server file ${name} is missing`);
       return new TextDecoder('utf-8', { fatal: true }).decode(b);
     };
     const headText = text(HEAD_FILE);
@@ -107,25 +82,27 @@ export class SealHeadEngine implements InferenceEngine {
     let declared: unknown;
     try {
       const h = validateHeadSpec(JSON.parse(headText));
-      if (h.kind !== 'linear') _mismatch(id, `head kind ${h.kind} is not supported by this engine`);
+      if (h.kind !== 'linear') bundleMismatch(id, `head kind ${h.kind} is not supported by this engine`);
       head = h;
       declared = JSON.parse(text(PLAN_FILE));
     } catch (e) {
       if (e instanceof BlindDxError) throw e;
-      return _mismatch(id, (e as Error).message);
+      return bundleMismatch(id, (e as Error).message);
     }
-    if (head.inputDim !== layout.embeddingDim) _mismatch(id, 'head input size differs from the manifest');
-    if (head.activation !== layout.activation) _mismatch(id, 'head activation differs from the manifest');
+    if (head.inputDim !== layout.embeddingDim)
+      bundleMismatch(id, 'head input size differs from the manifest');
+    if (head.activation !== layout.activation)
+      bundleMismatch(id, 'head activation differs from the manifest');
     if (canonicalJson(head.classes) !== canonicalJson(model.client.classes))
-      _mismatch(id, 'head classes differ from the manifest');
+      bundleMismatch(id, 'head classes differ from the manifest');
     const plan = headPlanFor(head, {
       embeddingBound: layout.plan.embeddingBound,
       floodSecurityBits: layout.plan.floodSecurityBits,
     });
     if (canonicalJson(plan) !== canonicalJson(declared))
-      _mismatch(id, `${PLAN_FILE} is not the plan of this head and bound`);
+      bundleMismatch(id, `${PLAN_FILE} is not the plan of this head and bound`);
     if (canonicalJson(clientPlanOf(plan)) !== canonicalJson(layout.plan))
-      _mismatch(id, 'the client manifest publishes a different plan');
+      bundleMismatch(id, 'the client manifest publishes a different plan');
     const payload: HeadModelPayload = {
       key: model.modelDigest,
       preset: SPLIT_HEAD_PRESET,
@@ -137,7 +114,7 @@ export class SealHeadEngine implements InferenceEngine {
     // with all workers idle, `size` tasks land on `size` different workers.
     await Promise.all(
       Array.from({ length: this.#pool.size }, () =>
-        this.#pool.run('seal-head:warm', payload, { transfer: false }).catch((e) => _rethrow(e)),
+        this.#pool.run('seal-head:warm', payload, { transfer: false }).catch((e) => rethrowEngineError(e)),
       ),
     );
   }
@@ -153,11 +130,11 @@ export class SealHeadEngine implements InferenceEngine {
     try {
       return await this.#pool.run(
         'seal-head:validate-keys',
-        { preset: m.preset, material: _material(material) },
+        { preset: m.preset, material: taskKeyMaterial(material) },
         { transfer: false },
       );
     } catch (e) {
-      return _rethrow(e);
+      return rethrowEngineError(e);
     }
   }
 
@@ -169,7 +146,7 @@ export class SealHeadEngine implements InferenceEngine {
         'seal-head:infer',
         {
           model,
-          material: _material(req.material),
+          material: taskKeyMaterial(req.material),
           materialDigest: req.materialDigest,
           inputs: req.inputs,
         },
@@ -177,7 +154,7 @@ export class SealHeadEngine implements InferenceEngine {
         { transfer: false, signal: req.signal },
       );
     } catch (e) {
-      return _rethrow(e, req.signal);
+      return rethrowEngineError(e, req.signal);
     }
   }
 
