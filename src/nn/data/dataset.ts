@@ -19,3 +19,19 @@ export function classCounts(labels: Uint8Array, numClasses?: number): number[] {
   for (const l of labels) counts[l]++;
   return counts;
 }
+
+/**
+ * The rows `idx` of `ds`, in that order, as a new dataset (pixels copied into a `Uint8Array`: for
+ * the uint8 datasets the loaders give).
+ */
+export function subsetDataset(ds: ImageDataset, idx: ArrayLike<number>): ImageDataset {
+  const size = ds.height * ds.width * ds.channels;
+  const images = new Uint8Array(idx.length * size);
+  const labels = new Uint8Array(idx.length);
+  for (let j = 0; j < idx.length; j++) {
+    const i = idx[j];
+    images.set(ds.images.subarray(i * size, (i + 1) * size), j * size);
+    labels[j] = ds.labels[i];
+  }
+  return { images, labels, n: idx.length, height: ds.height, width: ds.width, channels: ds.channels };
+}

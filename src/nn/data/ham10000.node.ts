@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { groupedSplit } from '../train/grouped-split.ts';
 import { loadHam10000Hmnist8 } from './csv-digits.node.ts';
 import { dataPath } from './data-dir.node.ts';
-import type { ImageDataset } from './dataset.ts';
+import { type ImageDataset, subsetDataset } from './dataset.ts';
 import { alignHmnistToMetadata, parseHam10000Metadata } from './ham10000.ts';
 
 /**
@@ -30,13 +30,5 @@ export const HAM_SPLIT = { test: 0.15, val: 0.15, seed: 1 } as const;
  */
 export function loadHam10000Split(split: 'train' | 'val' | 'test'): ImageDataset {
   const { data, lesionIds } = loadHam10000WithLesions();
-  const idx = groupedSplit(lesionIds, data.labels, HAM_SPLIT)[split];
-  const size = data.height * data.width * data.channels;
-  const images = new Uint8Array(idx.length * size);
-  const labels = new Uint8Array(idx.length);
-  idx.forEach((i, j) => {
-    images.set(data.images.subarray(i * size, (i + 1) * size), j * size);
-    labels[j] = data.labels[i];
-  });
-  return { images, labels, n: idx.length, height: data.height, width: data.width, channels: data.channels };
+  return subsetDataset(data, groupedSplit(lesionIds, data.labels, HAM_SPLIT)[split]);
 }

@@ -1,5 +1,5 @@
 import { Rng } from '../train/rng.ts';
-import type { ImageDataset } from './dataset.ts';
+import { type ImageDataset, subsetDataset } from './dataset.ts';
 import { loadKmnistTest } from './kmnist.node.ts';
 
 /**
@@ -11,13 +11,5 @@ export function loadKmnistSplit(split: 'train' | 'test', seed = 1): ImageDataset
   const all = loadKmnistTest();
   const idx = Array.from({ length: all.n }, (_, i) => i);
   new Rng(seed).shuffle(idx);
-  const pick = split === 'train' ? idx.slice(0, 8000) : idx.slice(8000);
-  const size = all.height * all.width * all.channels;
-  const images = new Uint8Array(pick.length * size);
-  const labels = new Uint8Array(pick.length);
-  pick.forEach((i, j) => {
-    images.set(all.images.subarray(i * size, (i + 1) * size), j * size);
-    labels[j] = all.labels[i];
-  });
-  return { images, labels, n: pick.length, height: all.height, width: all.width, channels: all.channels };
+  return subsetDataset(all, split === 'train' ? idx.slice(0, 8000) : idx.slice(8000));
 }

@@ -48,18 +48,6 @@ const FASHION = [
 ];
 const KMNIST = ['o', 'ki', 'su', 'tsu', 'na', 'ha', 'ma', 'ya', 're', 'wo'];
 
-/** The rows `idx` of `ds` as a new dataset. */
-export function subsetDataset(ds: ImageDataset, idx: readonly number[]): ImageDataset {
-  const size = ds.height * ds.width * ds.channels;
-  const images = new Uint8Array(idx.length * size);
-  const labels = new Uint8Array(idx.length);
-  idx.forEach((i, j) => {
-    images.set(ds.images.subarray(i * size, (i + 1) * size), j * size);
-    labels[j] = ds.labels[i];
-  });
-  return { images, labels, n: idx.length, height: ds.height, width: ds.width, channels: ds.channels };
-}
-
 /** Loads the train/val/test splits of `name` (all uint8 grayscale). */
 export function loadCnnDataset(name: CnnDatasetName): CnnDataSplits {
   switch (name) {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { CnnModel } from '../cnn/ir.ts';
 import { planCnn } from '../cnn/planner.ts';
 import { preprocessImage, referenceForward } from '../cnn/reference.ts';
-import { classCounts, type ImageDataset } from '../data/dataset.ts';
+import { classCounts, type ImageDataset, subsetDataset } from '../data/dataset.ts';
 import { NnError } from '../errors.ts';
 import { exportBackboneOnnx } from '../onnx/export-backbone.ts';
 import type { AugmentOptions } from './augment.ts';
@@ -12,7 +12,6 @@ import {
   type CnnDatasetName,
   loadCnnDataset,
   majorityBaseline,
-  subsetDataset,
 } from './cnn-data.node.ts';
 import { sequentialToCnnModel } from './cnn-export.ts';
 import { cnnPreset } from './cnn-presets.ts';
