@@ -3,6 +3,7 @@ import { createParameters, type ParametersLiteral, TC128_MAX_BITS } from '../../
 import { NnError } from '../errors.ts';
 import { affineOf, isAffineLayer } from './affine.ts';
 import { foldBatchNorm } from './fold-batchnorm.ts';
+import { packIm2col } from './im2col.ts';
 import { type CnnLayer, type CnnModel, modelShapes, windowOut } from './ir.ts';
 
 /**
@@ -309,28 +310,26 @@ export function preprocessPatch(plan: WindowPackedLayout, pixels: ArrayLike<numb
   return out;
 }
 
-/** im2col of one preprocessed patch: E rows of n_w windows (padding positions are zero). */
+/**
+ * im2col of one preprocessed patch: E rows of n_w windows (padding positions are zero) — the im2col
+ * client gather with a block of exactly n_w slots, one row per kernel element.
+ */
 export function im2colPatch(plan: WindowPackedLayout, x: ArrayLike<number>): Float64Array[] {
-  const [cin, h, w] = plan.inShape;
-  const [kh, kw] = plan.kernel;
-  const oh = windowOut(h, kh, plan.stride[0], plan.padding[0]);
-  const ow = windowOut(w, kw, plan.stride[1], plan.padding[1]);
-  const rows: Float64Array[] = [];
-  for (let c = 0; c < cin; c++)
-    for (let u = 0; u < kh; u++)
-      for (let v = 0; v < kw; v++) {
-        const row = new Float64Array(plan.windows);
-        for (let i = 0; i < oh; i++) {
-          const r = i * plan.stride[0] + u - plan.padding[0];
-          if (r < 0 || r >= h) continue;
-          for (let j = 0; j < ow; j++) {
-            const s = j * plan.stride[1] + v - plan.padding[1];
-            if (s >= 0 && s < w) row[i * ow + j] = x[(c * h + r) * w + s];
-          }
-        }
-        rows.push(row);
-      }
-  return rows;
+  const { windows: nw, elements: E } = plan;
+  const flat = packIm2col(
+    {
+      kind: 'im2col',
+      shape: plan.inShape,
+      kernel: plan.kernel,
+      stride: plan.stride,
+      padding: plan.padding,
+      windowBlock: nw,
+      kBlocks: E,
+      period: E * nw,
+    },
+    x,
+  );
+  return Array.from({ length: E }, (_, e) => flat.subarray(e * nw, (e + 1) * nw));
 }
 
 function checkPatches(plan: WindowPackedLayout, patches: readonly ArrayLike<number>[], op: string): void {
