@@ -12,7 +12,13 @@ import { BlindDxClient } from '../../../client/http-client.ts';
 import { readImageInput } from '../../../client/node/image-input.node.ts';
 import { classifyImageTiles } from '../../../client/tiles.ts';
 import { type CnnModel, parseCnnModel } from '../../../nn/cnn/ir.ts';
-import { parseGridSpec, type TileAggregation } from '../../../nn/cnn/tiles.ts';
+import { argmax } from '../../../nn/cnn/results-eval.ts';
+import {
+  parseGridSpec,
+  type TileAggregation,
+  type TileGrid,
+  type TileResult,
+} from '../../../nn/cnn/tiles.ts';
 import { type PublicKeyJwk, parsePublicKey } from '../../../protocol/ed25519.ts';
 
 /** Options of `blinddx tiles` that only the remote flow reads. */
@@ -47,11 +53,37 @@ function _model(spec: string): { modelId: string; local: CnnModel | undefined } 
   return { modelId: spec, local: undefined };
 }
 
-const _argmax = (v: ArrayLike<number>) => {
-  let k = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[k]) k = i;
-  return k;
-};
+/**
+ * Prints the per-patch decisions (row-major), the aggregate decision and, given the float64 twin,
+ * how far the encrypted aggregate is from it (shared by the in-process and the remote flow).
+ */
+export function printTileDecisions(
+  r: TileResult & { readonly grid: TileGrid },
+  plain: TileResult | undefined,
+  how: TileAggregation,
+  cls: (k: number) => string,
+): void {
+  console.log('\nper-patch decisions (row-major):');
+  for (let row = 0; row < r.grid.rows; row++) {
+    console.log(
+      `  ${r.perPatch
+        .slice(row * r.grid.cols, (row + 1) * r.grid.cols)
+        .map((l) => cls(argmax(l)).padStart(3))
+        .join(' ')}`,
+    );
+  }
+  const k = argmax(r.aggregate);
+  console.log(`\n${how} aggregate → class ${cls(k)} (logit ${r.aggregate[k].toFixed(3)})`);
+  if (plain) {
+    let d = 0;
+    r.aggregate.forEach((x, i) => {
+      d = Math.max(d, Math.abs(x - plain.aggregate[i]));
+    });
+    console.log(
+      `encrypted vs plaintext aggregate: max |Δlogit| ${d.toExponential(2)}, same decision: ${k === argmax(plain.aggregate) ? 'yes' : 'no'}`,
+    );
+  }
+}
 
 /** Runs the remote tiled flow; returns the exit code. */
 export async function runTilesRemote(a: {
@@ -123,27 +155,7 @@ export async function runTilesRemote(a: {
       );
       return 0;
     }
-    const cls = (k: number) => cnn?.classes[k] ?? String(k);
-    console.log('\nper-patch decisions (row-major):');
-    for (let row = 0; row < r.grid.rows; row++) {
-      console.log(
-        `  ${r.perPatch
-          .slice(row * r.grid.cols, (row + 1) * r.grid.cols)
-          .map((l) => cls(_argmax(l)).padStart(3))
-          .join(' ')}`,
-      );
-    }
-    const k = _argmax(r.aggregate);
-    console.log(`\n${a.how} aggregate → class ${cls(k)} (logit ${r.aggregate[k].toFixed(3)})`);
-    if (plain) {
-      let d = 0;
-      r.aggregate.forEach((x, i) => {
-        d = Math.max(d, Math.abs(x - plain.aggregate[i]));
-      });
-      console.log(
-        `encrypted vs plaintext aggregate: max |Δlogit| ${d.toExponential(2)}, same decision: ${k === _argmax(plain.aggregate) ? 'yes' : 'no'}`,
-      );
-    }
+    printTileDecisions(r, plain, a.how, (k) => cnn?.classes[k] ?? String(k));
     console.log(
       `${r.perPatch.length} patches in ${(r.ms / 1000).toFixed(2)} s (encrypt, ${stats.requests} requests, decrypt; keys registered in ${(registerMs / 1000).toFixed(2)} s), up ${(stats.bytesUp / 1e6).toFixed(1)} MB, down ${(stats.bytesDown / 1e6).toFixed(1)} MB`,
     );

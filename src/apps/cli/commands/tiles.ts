@@ -5,7 +5,7 @@ import { classifyImageTiles } from '../../../client/tiles.ts';
 import { parseCnnModel } from '../../../nn/cnn/ir.ts';
 import { parseGridSpec, type TileAggregation } from '../../../nn/cnn/tiles.ts';
 import type { CliCommand } from '../command.ts';
-import { REMOTE_TILE_OPTIONS, runTilesRemote } from './tiles-remote.ts';
+import { printTileDecisions, REMOTE_TILE_OPTIONS, runTilesRemote } from './tiles-remote.ts';
 
 const usage = `usage: blinddx tiles <image> --model <name|dir> [--grid RxC] [--mode streamed|packed] [--aggregate max|mean] [--json]
        blinddx tiles <image> --model <id|dir> --server <url> [--token T] [--trust F] [--concurrency N]
@@ -88,45 +88,21 @@ export const tilesCommand: CliCommand = {
       },
     });
     const { grid, plain, ms } = report;
-    const result = report;
     const patches = report.perPatch;
-    const argmax = (v: ArrayLike<number>) => {
-      let k = 0;
-      for (let i = 1; i < v.length; i++) if (v[i] > v[k]) k = i;
-      return k;
-    };
     if (values.json === true) {
       console.log(
         JSON.stringify({
           grid: `${grid.rows}x${grid.cols}`,
           mode: packed ? 'packed' : 'streamed',
-          perPatch: result.perPatch.map((l) => Array.from(l)),
-          aggregate: Array.from(result.aggregate),
+          perPatch: report.perPatch.map((l) => Array.from(l)),
+          aggregate: Array.from(report.aggregate),
           plainAggregate: Array.from(plain.aggregate),
           ms: Math.round(ms),
         }),
       );
       return 0;
     }
-    const cls = (k: number) => model.classes?.[k] ?? String(k);
-    console.log(`\nper-patch decisions (row-major):`);
-    for (let r = 0; r < grid.rows; r++) {
-      console.log(
-        `  ${result.perPatch
-          .slice(r * grid.cols, (r + 1) * grid.cols)
-          .map((l) => cls(argmax(l)).padStart(3))
-          .join(' ')}`,
-      );
-    }
-    const k = argmax(result.aggregate);
-    let d = 0;
-    result.aggregate.forEach((v, i) => {
-      d = Math.max(d, Math.abs(v - plain.aggregate[i]));
-    });
-    console.log(`\n${how} aggregate → class ${cls(k)} (logit ${result.aggregate[k].toFixed(3)})`);
-    console.log(
-      `encrypted vs plaintext aggregate: max |Δlogit| ${d.toExponential(2)}, same decision: ${k === argmax(plain.aggregate) ? 'yes' : 'no'}`,
-    );
+    printTileDecisions(report, plain, how, (k) => model.classes?.[k] ?? String(k));
     console.log(
       `${patches.length} patches in ${(ms / 1000).toFixed(2)} s (keys, encryption, inference, decryption)`,
     );
