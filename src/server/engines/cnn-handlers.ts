@@ -23,9 +23,8 @@
  */
 import { HeContext } from '../../he/context.ts';
 import { saveCiphertext } from '../../he/crypt.ts';
-import { HeError } from '../../he/errors.ts';
 import type { Ciphertext } from '../../he/handles.ts';
-import { loadCiphertext, loadEvaluationKeys } from '../../he/hardened-load.ts';
+import { loadEvaluationKeys } from '../../he/hardened-load.ts';
 import type { EvaluationKeys } from '../../he/keys.ts';
 import { defineHandlers, type WorkerEnv } from '../../he/node/pool-protocol.ts';
 import type { ParametersLiteral } from '../../he/params.ts';
@@ -36,6 +35,7 @@ import { planWindowPacked, type WindowPackedPlan } from '../../nn/cnn/window-pac
 import { WindowPackedServer } from '../../nn/cnn/window-packed-he.ts';
 import { BlindDxError } from '../../protocol/errors.ts';
 import type { MaterialPayload } from './seal-head-handlers.ts';
+import { codedRefusal, loadInputs } from './worker-loading.ts';
 
 /** Error code a worker answers when it has not seen this client's keys (the engine resends them). */
 export const NEEDS_KEYS = 'CNN_NEEDS_KEYS';
@@ -107,14 +107,6 @@ interface LoadedPacked {
   readonly plan: WindowPackedPlan;
 }
 
-function _coded(code: 'BAD_KEY_MATERIAL' | 'BAD_CIPHERTEXT', prefix: string, e: unknown): never {
-  // Only `he`'s own refusals are the caller's fault; an invalid argument is our bug.
-  if (e instanceof HeError && e.code !== 'HE_INVALID_ARGUMENT') {
-    throw new BlindDxError(code, `${prefix} refused (${e.code}): ${e.message}`);
-  }
-  throw e;
-}
-
 function _state<T>(env: WorkerEnv, key: string, make: () => T): T {
   let v = env.state.get(key) as T | undefined;
   if (v === undefined) env.state.set(key, (v = make()));
@@ -161,7 +153,7 @@ function _loadKeys(
       { relin: expect.relin, galoisSteps: expect.galoisSteps },
     );
   } catch (e) {
-    return _coded('BAD_KEY_MATERIAL', what, e);
+    return codedRefusal('BAD_KEY_MATERIAL', what, e);
   }
 }
 
@@ -269,21 +261,12 @@ async function infer(p: CnnInferInput, env: WorkerEnv): Promise<Uint8Array[]> {
   const loaded = await _planFor(env, p.model);
   const { ctx, period } = loaded;
   // Every input is loaded (and so checked) before the keys or any computation: one bad input refuses the batch.
-  const inputs: Ciphertext[] = [];
+  const inputs = loadInputs(ctx, p.inputs, {
+    layout: { kind: 'slots', length: period, period },
+    level: ctx.maxLevel,
+    scale: ctx.defaultScale,
+  });
   try {
-    for (const [i, bytes] of p.inputs.entries()) {
-      try {
-        inputs.push(
-          loadCiphertext(ctx, bytes, {
-            layout: { kind: 'slots', length: period, period },
-            level: ctx.maxLevel,
-            scale: ctx.defaultScale,
-          }),
-        );
-      } catch (e) {
-        _coded('BAD_CIPHERTEXT', `infer: input ${i}`, e);
-      }
-    }
     const state = _clientFor(env, loaded, p.model.key, p);
     const cnn = state.cnn!;
     const results = inputs.map((ct) => {
@@ -308,21 +291,12 @@ async function inferPacked(p: CnnPackedInferInput, env: WorkerEnv): Promise<Uint
     );
   }
   const period = plan.block * plan.copies;
-  const inputs: Ciphertext[] = [];
+  const inputs = loadInputs(ctx, p.inputs, {
+    layout: { kind: 'slots', length: period, period },
+    level: ctx.maxLevel,
+    scale: 2 ** plan.chain.inputScaleBits,
+  });
   try {
-    for (const [i, bytes] of p.inputs.entries()) {
-      try {
-        inputs.push(
-          loadCiphertext(ctx, bytes, {
-            layout: { kind: 'slots', length: period, period },
-            level: ctx.maxLevel,
-            scale: 2 ** plan.chain.inputScaleBits,
-          }),
-        );
-      } catch (e) {
-        _coded('BAD_CIPHERTEXT', `infer: input ${i}`, e);
-      }
-    }
     const server = _clientState(env, `${p.model.key}/${p.materialDigest}`, p.material, (m) =>
       _withKeys(
         _loadKeys(ctx, m, { relin: true, galoisSteps: plan.galoisSteps }, 'key material'),

@@ -25,16 +25,15 @@
 import type { HeContext } from '../../he/context.ts';
 import { saveCiphertext } from '../../he/crypt.ts';
 import { wrap } from '../../he/envelope.ts';
-import { HeError } from '../../he/errors.ts';
 import { Evaluator } from '../../he/evaluator.ts';
 import type { Ciphertext } from '../../he/handles.ts';
-import { loadCiphertext, loadEvaluationKeys } from '../../he/hardened-load.ts';
+import { loadEvaluationKeys } from '../../he/hardened-load.ts';
 import type { EvaluationKeys } from '../../he/keys.ts';
 import { defineHandlers, type WorkerEnv } from '../../he/node/pool-protocol.ts';
 import type { CoeffHeadServerPlan } from '../../nn/coeff-head-plan.ts';
 import { CoeffHeadEvaluator } from '../../nn/coeff-head-server.ts';
 import { type LinearHeadSpec, validateHeadSpec } from '../../nn/head.ts';
-import { BlindDxError } from '../../protocol/errors.ts';
+import { codedRefusal, loadInputs } from './worker-loading.ts';
 
 /** A model as a worker receives it: small enough to send with every task (parsed once per worker). */
 export type HeadModelPayload = {
@@ -76,14 +75,6 @@ interface LoadedHead {
   readonly evaluator: CoeffHeadEvaluator;
 }
 
-function _coded(code: 'BAD_KEY_MATERIAL' | 'BAD_CIPHERTEXT', prefix: string, e: unknown): never {
-  // Only `he`'s own refusals are the caller's fault; an invalid argument is our bug.
-  if (e instanceof HeError && e.code !== 'HE_INVALID_ARGUMENT') {
-    throw new BlindDxError(code, `${prefix} refused (${e.code}): ${e.message}`);
-  }
-  throw e;
-}
-
 function _loadKeys(ctx: HeContext, m: MaterialPayload, what: string): EvaluationKeys {
   try {
     // Rotation-free head: the public key alone (masks are encrypted under it). Relinearization
@@ -94,7 +85,7 @@ function _loadKeys(ctx: HeContext, m: MaterialPayload, what: string): Evaluation
       { relin: false, galoisSteps: [] },
     );
   } catch (e) {
-    return _coded('BAD_KEY_MATERIAL', what, e);
+    return codedRefusal('BAD_KEY_MATERIAL', what, e);
   }
 }
 
@@ -194,21 +185,12 @@ async function infer(p: InferInput, env: WorkerEnv): Promise<Uint8Array[]> {
   const plan = evaluator.plan;
   const ev = new Evaluator(ctx, keys);
   // Every input is loaded (and so checked) before any computation: one bad input refuses the batch.
-  const loaded: Ciphertext[] = [];
+  const loaded = loadInputs(ctx, p.inputs, {
+    layout: { kind: 'coeffs', length: plan.inputDim },
+    level: evaluator.level,
+    scale: 2 ** plan.inputScaleBits,
+  });
   try {
-    for (const [i, bytes] of p.inputs.entries()) {
-      try {
-        loaded.push(
-          loadCiphertext(ctx, bytes, {
-            layout: { kind: 'coeffs', length: plan.inputDim },
-            level: evaluator.level,
-            scale: 2 ** plan.inputScaleBits,
-          }),
-        );
-      } catch (e) {
-        _coded('BAD_CIPHERTEXT', `infer: input ${i}`, e);
-      }
-    }
     const results = loaded.map((input) => {
       // One mask set per input, consumed (and disposed) by evaluate: each is used exactly once.
       const outs = evaluator.evaluate(ev, input, _takeMasks(env, reservoirKey, makeMasks));
