@@ -353,20 +353,11 @@ export class WindowPackedServer {
           }
         }
         using pt = encodeSlots(this.#ctx, v, { period, level, scale });
-        if (plan.protect) {
-          using flood = createFloodMask(this.#keys, {
-            level,
-            scale,
-            layout,
-            sigma: 2 ** plan.floodSigmaBits,
-          });
-          masks.push(this.#ev.addPlain(flood, pt));
-        } else {
-          // Unprotected (tests, benchmarks): a transparent carrier is not allowed, so encrypt the
-          // biases with a zero flood of width 1.
-          using flood = createFloodMask(this.#keys, { level, scale, layout, sigma: 1 });
-          masks.push(this.#ev.addPlain(flood, pt));
-        }
+        // Unprotected (tests, benchmarks): a transparent carrier is not allowed, so the biases ride
+        // on a flood of width 1.
+        const sigma = plan.protect ? 2 ** plan.floodSigmaBits : 1;
+        using flood = createFloodMask(this.#keys, { level, scale, layout, sigma });
+        masks.push(this.#ev.addPlain(flood, pt));
       }
       return masks;
     } catch (e) {
