@@ -57,9 +57,10 @@ function checkExact(m: CnnModel, seed: number, tol = 1e-9, protect = false): Ret
   return plan;
 }
 
-test('TenSEAL MNIST shape: im2col conv + BSGS dense layers, depth 5 at N=8192 with 11 power-of-two Galois steps', () => {
+/** The TenSEAL MNIST tutorial shape (conv 7×7 stride 3 → x² → dense 64 → x² → dense 10), seeded weights. */
+function tensealMnistShape(): CnnModel {
   const r = rng(1);
-  const m = model(
+  return model(
     [1, 28, 28],
     [
       {
@@ -79,6 +80,10 @@ test('TenSEAL MNIST shape: im2col conv + BSGS dense layers, depth 5 at N=8192 wi
       { op: 'dense', inFeatures: 64, outFeatures: 10, weight: rand(640, r, 0.1), bias: rand(10, r) },
     ],
   );
+}
+
+test('TenSEAL MNIST shape: im2col conv + BSGS dense layers, depth 5 at N=8192 with 11 power-of-two Galois steps', () => {
+  const m = tensealMnistShape();
   const plan = checkExact(m, 2);
   assert.equal(plan.stats.depth, 5);
   assert.equal(plan.client.params.polyModulusDegree, 8192);
@@ -100,27 +105,7 @@ test('TenSEAL MNIST shape: im2col conv + BSGS dense layers, depth 5 at N=8192 wi
 });
 
 test('protected by default: one extraction level, a 60-bit output prime, 128-bit parameters, same Galois steps', () => {
-  const r = rng(1);
-  const m = model(
-    [1, 28, 28],
-    [
-      {
-        op: 'conv2d',
-        inChannels: 1,
-        outChannels: 4,
-        kernel: [7, 7],
-        stride: [3, 3],
-        padding: [0, 0],
-        weight: rand(196, r, 0.5),
-        bias: rand(4, r),
-      },
-      { op: 'poly', coeffs: [0, 0, 1] },
-      { op: 'flatten' },
-      { op: 'dense', inFeatures: 256, outFeatures: 64, weight: rand(256 * 64, r, 0.1), bias: rand(64, r) },
-      { op: 'poly', coeffs: [0, 0, 1] },
-      { op: 'dense', inFeatures: 64, outFeatures: 10, weight: rand(640, r, 0.1), bias: rand(10, r) },
-    ],
-  );
+  const m = tensealMnistShape();
   const open = checkExact(m, 2);
   const plan = checkExact(m, 2, 1e-9, true);
   assert.deepEqual(planCnn(m).client, plan.client, 'protect is the default');
