@@ -32,7 +32,13 @@ Keys, registered client ids and scan history live under $BLINDDX_HOME (default ~
 const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 const ms = (n: number) => `${n.toFixed(n < 10 ? 1 : 0)} ms`;
 
-async function _trusted(files: readonly string[]): Promise<{ keys: PublicKeyJwk[]; note?: string }> {
+/**
+ * The publisher keys to trust: `--trust` files, else $BLINDDX_TRUSTED_KEYS, else the demo publisher key
+ * of a local `npm start` (with a note saying so). Shared by `diagnose` and `tiles --server`.
+ */
+export async function trustedPublisherKeys(
+  files: readonly string[],
+): Promise<{ keys: PublicKeyJwk[]; note?: string }> {
   let list = [...files];
   let note: string | undefined;
   if (list.length === 0 && process.env.BLINDDX_TRUSTED_KEYS)
@@ -109,7 +115,7 @@ export const diagnoseCommand: CliCommand = {
       return 2;
     }
     const modelId = (values.model as string | undefined) ?? 'pneumoniamnist';
-    const trusted = await _trusted((values.trust as string[] | undefined) ?? []);
+    const trusted = await trustedPublisherKeys((values.trust as string[] | undefined) ?? []);
     if (trusted.keys.length === 0) {
       console.error('blinddx diagnose: no trusted publisher key; pass --trust <publisher.pub.json>');
       return 2;

@@ -19,7 +19,7 @@ import {
   type TileGrid,
   type TileResult,
 } from '../../../nn/cnn/tiles.ts';
-import { type PublicKeyJwk, parsePublicKey } from '../../../protocol/ed25519.ts';
+import { trustedPublisherKeys } from './diagnose.ts';
 
 /** Options of `blinddx tiles` that only the remote flow reads. */
 export const REMOTE_TILE_OPTIONS = {
@@ -28,17 +28,6 @@ export const REMOTE_TILE_OPTIONS = {
   trust: { type: 'string', multiple: true },
   concurrency: { type: 'string' },
 } as const;
-
-async function _trusted(files: readonly string[]): Promise<PublicKeyJwk[]> {
-  let list = [...files];
-  if (list.length === 0 && process.env.BLINDDX_TRUSTED_KEYS)
-    list = process.env.BLINDDX_TRUSTED_KEYS.split(',').filter(Boolean);
-  if (list.length === 0 && existsSync(resolve('.data', 'demo-publisher.pub.json'))) {
-    list = [resolve('.data', 'demo-publisher.pub.json')];
-    process.stderr.write(`note: trusting the local demo publisher key ${list[0]}\n`);
-  }
-  return Promise.all(list.map((f) => parsePublicKey(JSON.parse(readFileSync(f, 'utf8')), f)));
-}
 
 /** `--model` as a local CNN folder (its model.json: server id = its name, float64 twin) or a server id. */
 function _model(spec: string): { modelId: string; local: CnnModel | undefined } {
@@ -104,8 +93,9 @@ export async function runTilesRemote(a: {
     console.error('blinddx tiles: --concurrency expects an integer 1…16');
     return 2;
   }
-  const trusted = await _trusted((v.trust as string[] | undefined) ?? []);
-  if (trusted.length === 0) {
+  const trusted = await trustedPublisherKeys((v.trust as string[] | undefined) ?? []);
+  if (trusted.note !== undefined) process.stderr.write(`note: ${trusted.note}\n`);
+  if (trusted.keys.length === 0) {
     console.error('blinddx tiles: no trusted publisher key; pass --trust <publisher.pub.json>');
     return 2;
   }
@@ -116,7 +106,7 @@ export async function runTilesRemote(a: {
   const modelId = packed && !found.modelId.endsWith('.packed') ? `${found.modelId}.packed` : found.modelId;
   const grid = v.grid === undefined ? undefined : parseGridSpec(v.grid as string);
   const input = await readImageInput(a.image);
-  const http = new BlindDxClient({ baseUrl: a.server, token, trustedModelKeys: trusted });
+  const http = new BlindDxClient({ baseUrl: a.server, token, trustedModelKeys: trusted.keys });
   const onPatch = (d: number, n: number) => {
     if (process.stderr.isTTY) process.stderr.write(`\rpatch ${d}/${n}${d === n ? '\n' : ''}`);
   };
