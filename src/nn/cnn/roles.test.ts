@@ -6,35 +6,14 @@ import { loadCiphertext, loadEvaluationKeys } from '../../he/hardened-load.ts';
 import { generateKeys } from '../../he/keys.ts';
 import { decryptOutput, encryptInputSeeded } from './client.ts';
 import { EncryptedCnn } from './encrypted-executor.ts';
-import type { CnnModel } from './ir.ts';
 import { loadClientPlan, loadServerPlan } from './plan.ts';
 import { planCnn } from './planner.ts';
 import { preprocessImage, referenceForward } from './reference.ts';
-
-const wave = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.sin(i * k) * 0.5);
+import { tinyConvSquare } from './test-models.ts';
 
 // Each role gets only its own artifact (as JSON text) and its own context; bytes cross between them.
 test('client and server each run from their own plan artifact; only bytes cross', async () => {
-  const model: CnnModel = {
-    format: 'blinddx-cnn',
-    version: 1,
-    name: 'roles',
-    inputShape: [1, 6, 6],
-    preprocessing: { scale: 1 / 255, mean: [0.5], std: [0.25] },
-    layers: [
-      {
-        op: 'conv2d',
-        inChannels: 1,
-        outChannels: 2,
-        kernel: [3, 3],
-        stride: [1, 1],
-        padding: [0, 0],
-        weight: wave(18, 1.3),
-        bias: [0.1, 0],
-      },
-      { op: 'poly', coeffs: [0, 0, 1] },
-    ],
-  };
+  const model = tinyConvSquare('roles', { scale: 1 / 255, mean: [0.5], std: [0.25] });
   const plan = planCnn(model);
   const clientJson = JSON.stringify(plan.client);
   const serverJson = JSON.stringify(plan.server);

@@ -4,33 +4,13 @@ import { HeContext } from '../../../he/context.ts';
 import { loadCiphertext } from '../../../he/hardened-load.ts';
 import { generateKeys } from '../../../he/keys.ts';
 import { decryptOutput, encryptInputSeeded } from '../client.ts';
-import type { CnnModel } from '../ir.ts';
 import { planCnn } from '../planner.ts';
 import { preprocessImage, referenceForward } from '../reference.ts';
+import { tinyConvSquare } from '../test-models.ts';
 import { CnnPool } from './cnn-pool.ts';
 
-const wave = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.sin(i * k) * 0.5);
-
 test('two pool workers run encrypted CNN inferences in parallel, results match float64', async () => {
-  const model: CnnModel = {
-    format: 'blinddx-cnn',
-    version: 1,
-    name: 'pool',
-    inputShape: [1, 6, 6],
-    layers: [
-      {
-        op: 'conv2d',
-        inChannels: 1,
-        outChannels: 2,
-        kernel: [3, 3],
-        stride: [1, 1],
-        padding: [0, 0],
-        weight: wave(18, 1.3),
-        bias: [0.1, 0],
-      },
-      { op: 'poly', coeffs: [0, 0, 1] },
-    ],
-  };
+  const model = tinyConvSquare('pool');
   const plan = planCnn(model);
   using ctx = await HeContext.create(plan.client.params);
   using keys = generateKeys(ctx, { relin: plan.client.relin, galoisSteps: plan.client.galoisSteps });
