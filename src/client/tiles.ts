@@ -7,14 +7,9 @@ import {
   classifyTilesPacked,
   classifyTilesPlain,
   classifyTilesStreamed,
-  cutTiles,
-  interleavedToPlanar,
-  planTileGrid,
-  resizePlanar,
   type TileAggregation,
   type TileGrid,
   type TileResult,
-  toChannels,
 } from '../nn/cnn/tiles.ts';
 import { planWindowPacked } from '../nn/cnn/window-packed.ts';
 import { WindowPackedServer } from '../nn/cnn/window-packed-he.ts';
@@ -22,7 +17,13 @@ import { NnError } from '../nn/errors.ts';
 import type { DecodedImage } from '../nn/preprocess.ts';
 import type { RemoteCnn } from './cnn-client.ts';
 import type { RemotePackedCnn } from './cnn-packed-client.ts';
-import { classifyTilesRemote, isPackedRemote, type RemoteTileStats, remoteInputShape } from './cnn-tiles.ts';
+import {
+  classifyTilesRemote,
+  imagePatches,
+  isPackedRemote,
+  type RemoteTileStats,
+  remoteInputShape,
+} from './cnn-tiles.ts';
 
 /** Options of {@link classifyImageTiles}. */
 export interface TileClassifyOptions {
@@ -67,13 +68,7 @@ export async function classifyImageTiles(
 ): Promise<TileReport> {
   const [C, ph, pw] = model.inputShape.length === 3 ? model.inputShape : [1, ...model.inputShape];
   const how = opts.aggregate ?? 'max';
-  let image = toChannels(
-    interleavedToPlanar(img.data, img.width, img.height, img.channels, Math.min(img.channels, 3)),
-    C,
-  );
-  if (opts.grid) image = resizePlanar(image, opts.grid.rows * ph, opts.grid.cols * pw);
-  const grid = planTileGrid(image, { height: ph, width: pw }, opts.grid);
-  const patches = cutTiles(image, grid);
+  const { grid, patches } = imagePatches(img, [C, ph, pw], opts.grid);
   const t0 = performance.now();
   let result: TileResult;
   let remote: RemoteTileStats | undefined;
