@@ -32,6 +32,7 @@ import { runStages } from './executor.ts';
 import { type CnnLayer, type CnnModel, parseCnnModel } from './ir.ts';
 import { planCnn } from './planner.ts';
 import { preprocessImage, referenceForward } from './reference.ts';
+import { argmax, modelImage } from './results-eval.ts';
 import { SimBackend } from './sim-backend.ts';
 
 const EPS = 1e-5;
@@ -288,14 +289,6 @@ function channelStats(d: ImageDataset, idx: Uint32Array): { mean: number[]; std:
   return { mean, std };
 }
 
-/** CHW pixels (0…255) of image i (the loader gives HWC). */
-function chw(d: ImageDataset, i: number): Uint8Array {
-  const out = new Uint8Array(3072);
-  const src = d.images.subarray(i * 3072, (i + 1) * 3072);
-  for (let p = 0; p < 1024; p++) for (let c = 0; c < 3; c++) out[c * 1024 + p] = src[p * 3 + c];
-  return out;
-}
-
 function tensors(d: ImageDataset, idx: Uint32Array, pre: { mean: number[]; std: number[] }): TensorData {
   const x = new Float32Array(idx.length * 3072);
   const labels = new Uint8Array(idx.length);
@@ -314,12 +307,6 @@ function split(n: number, seed: number, valN: number): { train: Uint32Array; val
   const order = new Rng(seed).shuffle(Uint32Array.from({ length: n }, (_, i) => i));
   return { train: order.slice(valN), val: order.slice(0, valN) };
 }
-
-const argmax = (v: ArrayLike<number>) => {
-  let k = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[k]) k = i;
-  return k;
-};
 
 function describePlan(model: CnnModel) {
   const t = performance.now();
@@ -356,7 +343,7 @@ function describePlan(model: CnnModel) {
 async function measureEncrypted(
   model: CnnModel,
   plan: ReturnType<typeof planCnn>,
-  images: Uint8Array[],
+  images: ArrayLike<number>[],
   log: (s: string) => void,
   progress?: (done: { serverMs: number; maxAbsDelta: number; plain: number; he: number }[]) => void,
 ) {
@@ -560,7 +547,7 @@ async function main(): Promise<void> {
     const plainPred = new Uint8Array(test.n);
     let ok = 0;
     for (let i = 0; i < (values.plain === '0' ? 0 : test.n); i++) {
-      plainPred[i] = argmax(referenceForward(model, preprocessImage(model, chw(test, i))));
+      plainPred[i] = argmax(referenceForward(model, preprocessImage(model, modelImage(model, test, i))));
       if (plainPred[i] === test.labels[i]) ok++;
       if ((i + 1) % 2000 === 0) log(`  plaintext ${i + 1}/${test.n}: ${((100 * ok) / (i + 1)).toFixed(2)}%`);
     }
@@ -586,7 +573,7 @@ async function main(): Promise<void> {
       let pOk = 0;
       for (let j = 0; j < nSim; j++) {
         const i = order[j];
-        const px = chw(test, i);
+        const px = modelImage(model, test, i);
         const o = sim.decrypt(
           runStages(
             sim,
@@ -615,7 +602,7 @@ async function main(): Promise<void> {
     const nEnc = Number(values.enc);
     if (nEnc > 0) {
       const encOff = Number(values['enc-offset']);
-      const imgs = Array.from({ length: nEnc }, (_, j) => chw(test, order[encOff + j]));
+      const imgs = Array.from({ length: nEnc }, (_, j) => modelImage(model, test, order[encOff + j]));
       const labels = Array.from({ length: nEnc }, (_, j) => test.labels[order[encOff + j]]);
       const enc = await measureEncrypted(model, plan, imgs, log, (done) => {
         if (values['eval-out'])
