@@ -1,10 +1,6 @@
 import { HMNIST_CLASSES } from '../data/csv-digits.node.ts';
 import { classCounts, type ImageDataset } from '../data/dataset.ts';
 import { HAM_SPLIT, loadHam10000Split } from '../data/ham10000.node.ts';
-
-/** Re-exported: the HAM10000 split constants (defined beside the loader). */
-export { HAM_SPLIT };
-
 import { loadIdxDataset } from '../data/idx.node.ts';
 import { loadKmnistSplit } from '../data/kmnist-split.node.ts';
 import { loadMedMnist, MEDMNIST_CLASSES } from '../data/medmnist.node.ts';
