@@ -7,7 +7,12 @@ import type { EvaluationKeys, KeySet } from '../../he/keys.ts';
 import type { Layout } from '../../he/layout.ts';
 import { NnError } from '../errors.ts';
 import { type AffineMap, affineOf, isAffineLayer } from './affine.ts';
-import { createResponseMask, outputProtection, protectResponse } from './batch-protection.ts';
+import {
+  checkAnnouncedShape,
+  createResponseMask,
+  outputProtection,
+  protectResponse,
+} from './batch-protection.ts';
 import { foldBatchNorm } from './fold-batchnorm.ts';
 import { type CnnModel, modelShapes, shapeSize } from './ir.ts';
 import { chooseCnnParameters } from './parameters.ts';
@@ -168,16 +173,7 @@ export function decryptBatch(
       `cannot decrypt batch: ${outs.length} output ciphertexts, the plan has ${plan.outputs}`,
     );
   }
-  if (p !== undefined) {
-    for (const ct of outs) {
-      if (ct.level !== p.level || ct.size !== 2 || Math.abs(ct.scale / 2 ** p.scaleBits - 1) > 1e-9) {
-        throw new NnError(
-          'NN_INVALID_ARGUMENT',
-          `cannot decrypt batch: response at level ${ct.level}, scale 2^${Math.log2(ct.scale).toFixed(3)}, size ${ct.size}; the plan announces level ${p.level}, 2^${p.scaleBits}, 2`,
-        );
-      }
-    }
-  }
+  if (p !== undefined) for (const ct of outs) checkAnnouncedShape(p, ct, 'cannot decrypt batch: response');
   const cols = outs.map((ct) => {
     using pt = decrypt(keys, ct);
     return decodeSlots(pt, batch);

@@ -76,6 +76,23 @@ export function createResponseMask(keys: EvaluationKeys, p: OutputProtection, la
 }
 
 /**
+ * Throws unless `ct` has exactly the level, scale 2^scaleBits and size 2 that `p` announces (every
+ * protected response has one shape). `what` starts the message, e.g. "cannot decrypt output: response".
+ */
+export function checkAnnouncedShape(
+  p: OutputProtection,
+  ct: Ciphertext,
+  what: string,
+  says = 'the plan announces',
+): void {
+  if (ct.level === p.level && ct.size === 2 && Math.abs(ct.scale / 2 ** p.scaleBits - 1) <= 1e-9) return;
+  throw new NnError(
+    'NN_INVALID_ARGUMENT',
+    `${what} at level ${ct.level}, scale 2^${Math.log2(ct.scale).toFixed(3)}, size ${ct.size}; ${says} level ${p.level}, 2^${p.scaleBits}, 2`,
+  );
+}
+
+/**
  * Re-randomizes and floods one response: checks it has exactly the announced level, scale and size
  * (so every response has one shape), then adds a protection mask — the one given (consumed: disposed
  * here, whatever happens) or a fresh one. `out` is not consumed.
@@ -88,25 +105,18 @@ export function protectResponse(
   mask?: Ciphertext,
 ): Ciphertext {
   try {
-    const scaleOk = (s: number) => Math.abs(s / 2 ** p.scaleBits - 1) <= 1e-9;
-    if (out.level !== p.level || !scaleOk(out.scale) || out.size !== 2) {
-      throw new NnError(
-        'NN_INVALID_ARGUMENT',
-        `cannot protect response: result at level ${out.level}, scale 2^${Math.log2(out.scale).toFixed(3)}, size ${out.size}; plan says level ${p.level}, 2^${p.scaleBits}, 2`,
-      );
-    }
+    checkAnnouncedShape(p, out, 'cannot protect response: result', 'plan says');
     if (mask === undefined) {
       using fresh = createResponseMask(keys, p, out.layout);
       return ev.add(out, fresh);
     }
-    if (mask.disposed || mask.level !== p.level || !scaleOk(mask.scale) || mask.size !== 2) {
+    if (mask.disposed) {
       throw new NnError(
         'NN_INVALID_ARGUMENT',
-        mask.disposed
-          ? 'cannot protect response: the mask was already used (masks are single-use)'
-          : `cannot protect response: mask at level ${mask.level}, scale 2^${Math.log2(mask.scale).toFixed(3)}, size ${mask.size}; plan says level ${p.level}, 2^${p.scaleBits}, 2`,
+        'cannot protect response: the mask was already used (masks are single-use)',
       );
     }
+    checkAnnouncedShape(p, mask, 'cannot protect response: mask', 'plan says');
     // The layout is a tag only: a precomputed mask is made before the response's layout is known.
     using tagged = mask.withLayout(out.layout);
     return ev.add(out, tagged);

@@ -4,6 +4,7 @@ import { decodeSlots, encodeSlots } from '../../he/encoder.ts';
 import type { Ciphertext } from '../../he/handles.ts';
 import type { KeySet } from '../../he/keys.ts';
 import { NnError } from '../errors.ts';
+import { checkAnnouncedShape } from './batch-protection.ts';
 import { packIm2col } from './im2col.ts';
 import type { ClientPlan } from './plan.ts';
 
@@ -64,15 +65,7 @@ export function encryptInputSeeded(
  */
 export function decryptOutput(keys: KeySet, plan: ClientPlan, ct: Ciphertext): Float64Array {
   const p = plan.protection;
-  if (
-    p !== undefined &&
-    (ct.level !== p.level || ct.size !== 2 || Math.abs(ct.scale / 2 ** p.scaleBits - 1) > 1e-9)
-  ) {
-    throw new NnError(
-      'NN_INVALID_ARGUMENT',
-      `cannot decrypt output: response at level ${ct.level}, scale 2^${Math.log2(ct.scale).toFixed(3)}, size ${ct.size}; the plan announces level ${p.level}, 2^${p.scaleBits}, 2`,
-    );
-  }
+  if (p !== undefined) checkAnnouncedShape(p, ct, 'cannot decrypt output: response');
   using pt = decrypt(keys, ct);
   const max = Math.max(...plan.output.positions) + 1;
   const slots = decodeSlots(pt, max);
