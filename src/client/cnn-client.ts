@@ -26,6 +26,7 @@ import { MODEL_KIND_HEADER, parseCnnLayout } from '../protocol/cnn-layout.ts';
 import type { Digest } from '../protocol/digest.ts';
 import { BlindDxError } from '../protocol/errors.ts';
 import type { BlindDxClient } from './http-client.ts';
+import { RemoteSession } from './remote-session.ts';
 
 /** One image classified by the service, decrypted here. */
 export interface RemoteCnnResult {
@@ -62,15 +63,9 @@ function _argmax(v: ArrayLike<number>): number {
   return k;
 }
 
-export class RemoteCnn {
-  readonly http: BlindDxClient;
-  readonly modelId: string;
+export class RemoteCnn extends RemoteSession {
   readonly modelDigest: Digest;
   readonly plan: ClientPlan;
-  readonly classes: readonly string[];
-  readonly ctx: HeContext;
-  #keys: KeySet | undefined;
-  #clientId: string | undefined;
 
   private constructor(
     http: BlindDxClient,
@@ -80,12 +75,9 @@ export class RemoteCnn {
     classes: readonly string[],
     ctx: HeContext,
   ) {
-    this.http = http;
-    this.modelId = modelId;
+    super(http, modelId, classes, ctx);
     this.modelDigest = modelDigest;
     this.plan = plan;
-    this.classes = classes;
-    this.ctx = ctx;
   }
 
   /**
@@ -97,11 +89,6 @@ export class RemoteCnn {
     const plan = parseCnnLayout(manifest);
     const ctx = await HeContext.create(plan.params);
     return new RemoteCnn(http, modelId, modelDigest, plan, manifest.classes, ctx);
-  }
-
-  /** The client id once registered. */
-  get clientId(): string | undefined {
-    return this.#clientId;
   }
 
   /** Pixels per image the plan takes (CHW, raw values before preprocessing). */
@@ -120,29 +107,15 @@ export class RemoteCnn {
    * must fit the plan) and registers their public part. Returns the client id and upload size.
    */
   async register(keys?: KeySet): Promise<{ clientId: string; bytes: number }> {
-    if (this.#clientId !== undefined)
-      throw new BlindDxError('BAD_REQUEST', `register: already registered as ${this.#clientId}`);
-    const k = keys ?? generateKeys(this.ctx, { relin: this.plan.relin, galoisSteps: this.plan.galoisSteps });
-    try {
-      const r = await this.http.register(this.modelId, k.exportPublic());
-      this.#keys = k;
-      this.#clientId = r.clientId;
-      return { clientId: r.clientId, bytes: r.bytes };
-    } catch (e) {
-      if (keys === undefined) k[Symbol.dispose]();
-      throw e;
-    }
-  }
-
-  #registered(): { keys: KeySet; clientId: string } {
-    if (this.#keys === undefined || this.#clientId === undefined)
-      throw new BlindDxError('BAD_REQUEST', `classify: model ${this.modelId}: call register() first`);
-    return { keys: this.#keys, clientId: this.#clientId };
+    return this.registerKeys(
+      () => keys ?? generateKeys(this.ctx, { relin: this.plan.relin, galoisSteps: this.plan.galoisSteps }),
+      keys === undefined,
+    );
   }
 
   /** Encrypts one image (raw CHW pixels) as the seeded ciphertext the service expects. */
   encrypt(pixels: ArrayLike<number>): Uint8Array {
-    return encryptInputSeeded(this.ctx, this.#registered().keys, this.plan, pixels);
+    return encryptInputSeeded(this.ctx, this.registered().keys, this.plan, pixels);
   }
 
   /**
@@ -150,7 +123,7 @@ export class RemoteCnn {
    * protection announces, then decryption of the output slots.
    */
   decrypt(result: Uint8Array): Float64Array {
-    const { keys } = this.#registered();
+    const { keys } = this.registered();
     const p = this.plan.protection;
     const period = this.plan.output.period;
     try {
@@ -173,7 +146,7 @@ export class RemoteCnn {
     pixels: ArrayLike<number>,
     opts: { idempotencyKey?: string } = {},
   ): Promise<RemoteCnnResult> {
-    const { clientId } = this.#registered();
+    const { clientId } = this.registered();
     const t0 = performance.now();
     const ct = this.encrypt(pixels);
     const r = await this.http.infer({
@@ -225,20 +198,5 @@ export class RemoteCnn {
     await Promise.all(Array.from({ length: Math.min(limit, images.length) }, worker));
     if (failed !== undefined) throw failed;
     return out;
-  }
-
-  /** Deletes the client (and its key material) on the service. */
-  async unregister(): Promise<void> {
-    const id = this.#clientId;
-    if (id === undefined) return;
-    await this.http.deleteClient(id);
-    this.#clientId = undefined;
-  }
-
-  /** Frees the keys and the context (the secret key is wiped with them). */
-  [Symbol.dispose](): void {
-    this.#keys?.[Symbol.dispose]();
-    this.#keys = undefined;
-    this.ctx[Symbol.dispose]();
   }
 }

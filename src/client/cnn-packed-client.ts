@@ -20,6 +20,7 @@ import { decryptWindowOutputs, encryptWindowInputsSeeded } from '../nn/cnn/windo
 import { MODEL_KIND_HEADER, parseCnnPackedLayout } from '../protocol/cnn-layout.ts';
 import { BlindDxError } from '../protocol/errors.ts';
 import type { BlindDxClient } from './http-client.ts';
+import { RemoteSession } from './remote-session.ts';
 
 /** Wire cost of a packed run. */
 export interface PackedRunStats {
@@ -28,14 +29,8 @@ export interface PackedRunStats {
   readonly bytesDown: number;
 }
 
-export class RemotePackedCnn {
-  readonly http: BlindDxClient;
-  readonly modelId: string;
+export class RemotePackedCnn extends RemoteSession {
   readonly layout: WindowPackedLayout;
-  readonly classes: readonly string[];
-  readonly ctx: HeContext;
-  #keys: KeySet | undefined;
-  #clientId: string | undefined;
 
   private constructor(
     http: BlindDxClient,
@@ -44,11 +39,8 @@ export class RemotePackedCnn {
     classes: readonly string[],
     ctx: HeContext,
   ) {
-    this.http = http;
-    this.modelId = modelId;
+    super(http, modelId, classes, ctx);
     this.layout = layout;
-    this.classes = classes;
-    this.ctx = ctx;
   }
 
   /** Downloads and verifies the bundle; a model of another kind is `WRONG_MODEL_KIND`. */
@@ -59,10 +51,6 @@ export class RemotePackedCnn {
     return new RemotePackedCnn(http, modelId, layout, manifest.classes, ctx);
   }
 
-  get clientId(): string | undefined {
-    return this.#clientId;
-  }
-
   /** The patch shape [C, H, W] the layout takes. */
   get inputShape(): readonly [number, number, number] {
     return this.layout.inShape;
@@ -70,18 +58,10 @@ export class RemotePackedCnn {
 
   /** Makes keys (relin + the layout's Galois steps) and registers their public part. */
   async register(): Promise<{ clientId: string; bytes: number }> {
-    if (this.#clientId !== undefined)
-      throw new BlindDxError('BAD_REQUEST', `register: already registered as ${this.#clientId}`);
-    const keys = generateKeys(this.ctx, { relin: true, galoisSteps: this.layout.galoisSteps });
-    try {
-      const r = await this.http.register(this.modelId, keys.exportPublic());
-      this.#keys = keys;
-      this.#clientId = r.clientId;
-      return { clientId: r.clientId, bytes: r.bytes };
-    } catch (e) {
-      keys[Symbol.dispose]();
-      throw e;
-    }
+    return this.registerKeys(
+      () => generateKeys(this.ctx, { relin: true, galoisSteps: this.layout.galoisSteps }),
+      true,
+    );
   }
 
   /**
@@ -92,10 +72,7 @@ export class RemotePackedCnn {
     patches: readonly ArrayLike<number>[],
     opts: { onProgress?: (done: number, total: number) => void } = {},
   ): Promise<{ perPatch: Float64Array[]; stats: PackedRunStats }> {
-    const keys = this.#keys;
-    const clientId = this.#clientId;
-    if (keys === undefined || clientId === undefined)
-      throw new BlindDxError('BAD_REQUEST', `classify: model ${this.modelId}: call register() first`);
+    const { keys, clientId } = this.registered();
     const L = this.layout;
     const perPatch: Float64Array[] = [];
     let requests = 0;
@@ -146,19 +123,5 @@ export class RemotePackedCnn {
     } finally {
       for (const c of cts) c[Symbol.dispose]();
     }
-  }
-
-  /** Deletes the client (and its key material) on the service. */
-  async unregister(): Promise<void> {
-    const id = this.#clientId;
-    if (id === undefined) return;
-    await this.http.deleteClient(id);
-    this.#clientId = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.#keys?.[Symbol.dispose]();
-    this.#keys = undefined;
-    this.ctx[Symbol.dispose]();
   }
 }
