@@ -32,6 +32,7 @@ import { EncryptedCnn } from './encrypted-executor.ts';
 import { parseCnnModel } from './ir.ts';
 import { planCnn } from './planner.ts';
 import { preprocessImage, referenceForward } from './reference.ts';
+import { argmax } from './results-eval.ts';
 
 const { values } = parseArgs({
   options: {
@@ -47,11 +48,6 @@ const mnist = loadIdxDataset('mnist', 'test');
 const images = Array.from({ length: n }, (_, i) => mnist.images.subarray(i * 784, (i + 1) * 784));
 const labels = Array.from({ length: n }, (_, i) => mnist.labels[i]);
 const ref = images.map((px) => referenceForward(model, preprocessImage(model, px)));
-const argmax = (v: ArrayLike<number>) => {
-  let b = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[b]) b = i;
-  return b;
-};
 const log = (s: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const ms = (t: number) => Math.round(performance.now() - t);
 
