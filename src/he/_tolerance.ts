@@ -34,16 +34,20 @@ export function _maxAbsError(a: ArrayLike<number>, b: ArrayLike<number>): number
   return m;
 }
 
-/** Deterministic values in [−magnitude, magnitude] (mulberry32), so failures reproduce. */
-export function _seededValues(seed: number, length: number, magnitude = 1): number[] {
+/** A deterministic uniform generator on [0, 1) (mulberry32), so seeded tests reproduce. */
+export function _seededRandom(seed: number): () => number {
   let a = seed >>> 0;
-  const out: number[] = [];
-  for (let i = 0; i < length; i++) {
+  return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out.push(((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * magnitude);
-  }
-  return out;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Deterministic values in [−magnitude, magnitude] ({@link _seededRandom}), so failures reproduce. */
+export function _seededValues(seed: number, length: number, magnitude = 1): number[] {
+  const rand = _seededRandom(seed);
+  return Array.from({ length }, () => (rand() * 2 - 1) * magnitude);
 }

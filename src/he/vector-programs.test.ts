@@ -13,7 +13,7 @@
 // with fresh / multiply / rotate the per-operation bounds of _tolerance.ts at the value's magnitude.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { _ckksTolerance, _seededValues } from './_tolerance.ts';
+import { _ckksTolerance, _seededRandom, _seededValues } from './_tolerance.ts';
 import type { PlainMatrix } from './linear-transform.ts';
 import { polynomialDepth, polynomialPlain } from './polynomial.ts';
 import { type EncryptedVector, VectorContext } from './vector.ts';
@@ -30,16 +30,6 @@ interface Value {
   err: number; // bound on max |decrypted − twin|
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const maxAbs = (v: readonly number[]) => Math.max(...v.map(Math.abs));
 
 for (const name of ['ckks-4096-d1', 'ckks-8192-d2', 'ckks-8192-d3']) {
@@ -56,7 +46,7 @@ for (const name of ['ckks-4096-d1', 'ckks-8192-d2', 'ckks-8192-d3']) {
       const tol = (kind: 'fresh' | 'multiply' | 'rotate', mag: number) => _ckksTolerance(n, delta, kind, mag);
       let checked = 0;
       for (let p = 0; p < PROGRAMS; p++) {
-        const rand = rng(1000 + p);
+        const rand = _seededRandom(1000 + p);
         const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
         const log: string[] = [];
         vctx.tidy(() => {
