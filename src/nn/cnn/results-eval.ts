@@ -13,6 +13,7 @@ import type { CnnPlan } from './plan.ts';
 import { planCnn } from './planner.ts';
 import { preprocessImage, referenceForward } from './reference.ts';
 import { SimBackend } from './sim-backend.ts';
+import { interleavedToPlanar } from './tiles.ts';
 
 /**
  * Evaluation of one CNN on a labelled image set through the three executions the results tables
@@ -46,7 +47,7 @@ export function seededSubset(total: number, n: number, seed: number): number[] {
  * Image i of a dataset as the model's raw CHW pixels (datasets store colour images HWC). Checks the
  * dataset's image size against the model's input shape.
  */
-export function modelImage(model: CnnModel, ds: ImageDataset, i: number): Float32Array | Uint8Array {
+export function modelImage(model: CnnModel, ds: ImageDataset, i: number): ArrayLike<number> {
   const size = shapeSize(model.inputShape);
   const per = ds.channels * ds.height * ds.width;
   if (per !== size) {
@@ -57,11 +58,7 @@ export function modelImage(model: CnnModel, ds: ImageDataset, i: number): Float3
   }
   const px = ds.images.subarray(i * per, (i + 1) * per);
   if (ds.channels === 1) return px;
-  const hw = ds.height * ds.width;
-  const out = new Float32Array(per);
-  for (let p = 0; p < hw; p++)
-    for (let c = 0; c < ds.channels; c++) out[c * hw + p] = px[p * ds.channels + c];
-  return out;
+  return interleavedToPlanar(px, ds.width, ds.height, ds.channels).data;
 }
 
 /** Plaintext (float64 reference) logits and decisions. */
