@@ -1,6 +1,8 @@
 // The secret key at rest: sealed with a passphrase so a stolen disk or IndexedDB dump does not
 // yield it. Web Crypto only (PBKDF2-SHA-256 → AES-256-GCM), so Node and the browser share it.
 
+import { sha256Digest } from '../protocol/digest.ts';
+
 /** Stable error codes of the key vault. */
 export type KeyVaultErrorCode = 'VAULT_WRONG_PASSPHRASE' | 'VAULT_MALFORMED' | 'VAULT_WEAK_PASSPHRASE';
 
@@ -130,4 +132,12 @@ export async function openSecret(s: SealedSecret, passphrase: string): Promise<U
       'cannot open key: wrong passphrase or the stored key was altered',
     );
   }
+}
+
+/**
+ * A public id of a key set: 16 hex digits of the SHA-256 of its sealed (encrypted) secret. The CLI
+ * and the web app both use it, so one key set has one id everywhere.
+ */
+export async function keySetId(sealed: string): Promise<string> {
+  return (await sha256Digest(new TextEncoder().encode(sealed))).slice(7, 23);
 }

@@ -15,12 +15,11 @@ import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
 import * as ort from 'onnxruntime-web/wasm';
 import { SplitBackbone } from '../../client/backbone.ts';
 import { BlindDxClient } from '../../client/http-client.ts';
-import { openSecret, sealSecret } from '../../client/key-vault.ts';
+import { keySetId as keySetIdOf, openSecret, sealSecret } from '../../client/key-vault.ts';
 import { type ClientIdCache, diagnoseEmbedding, openSplitHeadModel } from '../../client/split-head-flow.ts';
 import { configureSeal } from '../../he/_seal.ts';
 import { HeContext } from '../../he/context.ts';
 import { generateKeys, type KeySet } from '../../he/keys.ts';
-import { sha256Digest } from '../../protocol/digest.ts';
 import { decodeParts } from '../../protocol/parts-container.ts';
 import { CONTENT_TYPE_PARTS, HEADER } from '../../protocol/wire.ts';
 import type {
@@ -58,11 +57,6 @@ let unlocked: Unlocked | undefined;
 const backbones = new Map<string, SplitBackbone>();
 
 const now = () => performance.now();
-
-/** A public id of a key set: digest of its sealed (encrypted) secret, as the CLI computes it. */
-async function keySetIdOf(sealed: string): Promise<string> {
-  return (await sha256Digest(new TextEncoder().encode(sealed))).slice(7, 23);
-}
 
 function lock(): void {
   if (unlocked === undefined) return;

@@ -11,12 +11,11 @@
  */
 import { HeContext } from '../../he/context.ts';
 import { generateKeys, type KeySet } from '../../he/keys.ts';
-import { sha256Digest } from '../../protocol/digest.ts';
 import { type PublicKeyJwk, parsePublicKey } from '../../protocol/ed25519.ts';
 import { BlindDxError } from '../../protocol/errors.ts';
 import type { ServerKeyBody } from '../../protocol/schemas.ts';
 import { BlindDxClient } from '../http-client.ts';
-import { openSecret, sealSecret } from '../key-vault.ts';
+import { keySetId, openSecret, sealSecret } from '../key-vault.ts';
 import { diagnoseEmbedding, openSplitHeadModel } from '../split-head-flow.ts';
 import { Backbone, readPinnedBackbone } from './backbone.node.ts';
 import { readImageInput } from './image-input.node.ts';
@@ -97,19 +96,14 @@ async function _openKeys(
     const secret = await openSecret(stored.secret, passphrase);
     const keys = generateKeys(ctx, {}, secret);
     secret.fill(0);
-    return { keys, keySetId: await _keySetId(stored.secret.sealed), created: false };
+    return { keys, keySetId: await keySetId(stored.secret.sealed), created: false };
   }
   const keys = generateKeys(ctx, {});
   const secretBytes = keys.exportSecretKey();
   const secret = await sealSecret(secretBytes, passphrase, preset);
   secretBytes.fill(0);
   saveKeys({ preset, createdAt: new Date().toISOString(), secret, galoisSteps: [], relin: false }, home);
-  return { keys, keySetId: await _keySetId(secret.sealed), created: true };
-}
-
-/** A public id of a key set: digest of its sealed (encrypted) secret. */
-async function _keySetId(sealed: string): Promise<string> {
-  return (await sha256Digest(new TextEncoder().encode(sealed))).slice(7, 23);
+  return { keys, keySetId: await keySetId(secret.sealed), created: true };
 }
 
 /** Runs one encrypted diagnosis and records it in the local history. */
