@@ -3,6 +3,11 @@
 // fixed seed. Kept as a shortcut with the old defaults; `blinddx train --kind cnn --arch tenseal`
 // is the same thing with every option. Heavy: run by hand, never from `npm test`.
 //
+// Not the recipe of the committed models/{mnist,fashion,kmnist,pneumonia,breast}-tenseal: those were
+// trained before commit f42e613 by this file's own float64 loop (Adam at a constant lr 1e-3, its own
+// mulberry32 init and shuffle; see `git log -- src/nn/cnn/train-tenseal-mnist.node.ts`). This
+// preset trains the same architecture with cosine decay in float32, so it gives different weights.
+//
 //   node src/nn/cnn/train-tenseal-mnist.node.ts [--epochs 8] [--seed 1] [--out models/mnist-tenseal]
 //        [--dataset mnist|fashion-mnist|kmnist|pneumoniamnist|breastmnist|ham10000] [--lr 0.001]
 //        [--limit n]   (MedMNIST: inverse-frequency class weights, epoch chosen on val accuracy)
