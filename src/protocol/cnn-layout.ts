@@ -68,9 +68,13 @@ function _bad(why: string): never {
   throw new BlindDxError('MODEL_BUNDLE_MISMATCH', `cannot use model: CNN input layout ${why}`);
 }
 
-const _sameSteps = (a: readonly number[], b: readonly number[]) =>
-  a.length === b.length &&
-  [...a].sort((x, y) => x - y).every((s, i) => s === [...b].sort((x, y) => x - y)[i]);
+/** Same multiset of steps, in any order (each list sorted once). */
+function _sameSteps(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  const sa = [...a].sort((x, y) => x - y);
+  const sb = [...b].sort((x, y) => x - y);
+  return sa.every((s, i) => s === sb[i]);
+}
 
 /**
  * Shape-checks the CNN layout of a (signature-verified) client manifest and returns its client plan.
