@@ -7,6 +7,7 @@ import { NnError } from '../errors.ts';
 import { checkAnnouncedShape } from './batch-protection.ts';
 import { packIm2col } from './im2col.ts';
 import type { ClientPlan } from './plan.ts';
+import { applyPreprocessing } from './reference.ts';
 
 /**
  * Client step 1: preprocess raw pixels (CHW, e.g. 0…255) and lay them out as the plan's input
@@ -20,12 +21,7 @@ export function packInput(plan: ClientPlan, pixels: ArrayLike<number>): Float64A
   }
   const x = Float64Array.from(pixels);
   const pre = plan.preprocessing;
-  if (pre !== undefined) {
-    const channels = pre.mean.length;
-    const per = n / channels;
-    for (let c = 0; c < channels; c++)
-      for (let k = 0; k < per; k++) x[c * per + k] = (x[c * per + k] * pre.scale - pre.mean[c]) / pre.std[c];
-  }
+  if (pre !== undefined) applyPreprocessing(pre, pre.mean.length, x);
   if (inp.kind === 'im2col') return packIm2col(inp, x);
   const out = new Float64Array(inp.period);
   out.set(x);

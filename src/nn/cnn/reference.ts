@@ -1,5 +1,13 @@
 import { NnError } from '../errors.ts';
-import { type CnnLayer, type CnnModel, layerOutputShape, modelShapes, type Shape, shapeSize } from './ir.ts';
+import {
+  type CnnLayer,
+  type CnnModel,
+  layerOutputShape,
+  modelShapes,
+  type Preprocessing,
+  type Shape,
+  shapeSize,
+} from './ir.ts';
 
 /**
  * Float64 plaintext reference of one layer: the meaning every executor (simulated, encrypted) must
@@ -154,9 +162,17 @@ export function preprocessImage(model: CnnModel, pixels: ArrayLike<number>): Flo
   const out = Float64Array.from(pixels);
   const p = model.preprocessing;
   if (p === undefined) return out;
-  const channels = model.inputShape.length === 3 ? model.inputShape[0] : 1;
-  const per = n / channels;
+  return applyPreprocessing(p, model.inputShape.length === 3 ? model.inputShape[0] : 1, out);
+}
+
+/**
+ * In place over the `channels` equal planes of a CHW vector: x ← (x·scale − mean[c]) / std[c]. The
+ * one normalization of the model's preprocessing, shared by the reference, the latency client and
+ * the window-packed client. Returns `x`.
+ */
+export function applyPreprocessing(p: Preprocessing, channels: number, x: Float64Array): Float64Array {
+  const per = x.length / channels;
   for (let c = 0; c < channels; c++)
-    for (let k = 0; k < per; k++) out[c * per + k] = (out[c * per + k] * p.scale - p.mean[c]) / p.std[c];
-  return out;
+    for (let k = 0; k < per; k++) x[c * per + k] = (x[c * per + k] * p.scale - p.mean[c]) / p.std[c];
+  return x;
 }

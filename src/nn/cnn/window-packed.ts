@@ -5,6 +5,7 @@ import { affineOf, isAffineLayer } from './affine.ts';
 import { foldBatchNorm } from './fold-batchnorm.ts';
 import { packIm2col } from './im2col.ts';
 import { type CnnLayer, type CnnModel, modelShapes, windowOut } from './ir.ts';
+import { applyPreprocessing } from './reference.ts';
 
 /**
  * Window-packed layout for many patches at once (the tiled flow's packed mode).
@@ -303,11 +304,7 @@ export function preprocessPatch(plan: WindowPackedLayout, pixels: ArrayLike<numb
     );
   }
   const out = Float64Array.from(pixels);
-  const p = plan.preprocessing;
-  if (p === undefined) return out;
-  for (let c = 0; c < C; c++)
-    for (let i = c * H * W; i < (c + 1) * H * W; i++) out[i] = (out[i] * p.scale - p.mean[c]) / p.std[c];
-  return out;
+  return plan.preprocessing === undefined ? out : applyPreprocessing(plan.preprocessing, C, out);
 }
 
 /**
