@@ -21,3 +21,9 @@ export function parseCommandArgs(cmd: CliCommand, argv: string[]) {
     strict: true,
   });
 }
+
+/** The one stderr line of a command that failed: `blinddx <name>: <CODE>: <message>` (the code when the error has one). */
+export function failureLine(name: string, e: unknown): string {
+  const code = (e as { code?: unknown }).code;
+  return `blinddx ${name}: ${typeof code === 'string' ? `${code}: ` : ''}${(e as Error).message}`;
+}

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parsePrivateKey, publicPart } from '../../../protocol/ed25519.ts';
 import { verifyModelBundle } from '../../../protocol/model-bundle.ts';
 import { buildSplitModelBundle, writeBundle } from '../../../server/engines/split-model-bundle.ts';
-import type { CliCommand } from '../command.ts';
+import { type CliCommand, failureLine } from '../command.ts';
 
 const usage = `usage: blinddx bundle --model models/<name> --key <publisher.key.json> --out <dir> [options]
 
@@ -81,8 +81,7 @@ export const bundleCommand: CliCommand = {
       );
       return 0;
     } catch (e) {
-      const code = (e as { code?: unknown }).code;
-      console.error(`blinddx bundle: ${typeof code === 'string' ? `${code}: ` : ''}${(e as Error).message}`);
+      console.error(failureLine('bundle', e));
       return 1;
     }
   },

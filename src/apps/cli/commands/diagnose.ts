@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type DiagnoseReport, diagnoseImage } from '../../../client/node/diagnose.node.ts';
 import { type PublicKeyJwk, parsePublicKey } from '../../../protocol/ed25519.ts';
-import type { CliCommand } from '../command.ts';
+import { type CliCommand, failureLine } from '../command.ts';
 import { readPassphrase } from './keygen.ts';
 
 const usage = `usage: blinddx diagnose <image> --server URL [--model pneumoniamnist] [--token T] [options]
@@ -137,10 +137,7 @@ export const diagnoseCommand: CliCommand = {
             : [join('models', modelId, file), join('.data', 'demo-models', modelId, file)],
       });
     } catch (e) {
-      const code = (e as { code?: unknown }).code;
-      console.error(
-        `blinddx diagnose: ${typeof code === 'string' ? `${code}: ` : ''}${(e as Error).message}`,
-      );
+      console.error(failureLine('diagnose', e));
       return 1;
     }
     if (values.json === true) console.log(JSON.stringify(report, null, 2));

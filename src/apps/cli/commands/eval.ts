@@ -11,7 +11,7 @@ import {
 } from '../../../nn/cnn/results-report.ts';
 import { measureRow } from '../../../nn/cnn/results-row.ts';
 import { evaluateEncrypted } from '../../../nn/eval/encrypted-eval.node.ts';
-import type { CliCommand } from '../command.ts';
+import { type CliCommand, failureLine } from '../command.ts';
 
 const usage = `usage: blinddx eval --model models/<name> [options]
 
@@ -181,8 +181,7 @@ export const evalCommand: CliCommand = {
       try {
         return await evalCnn(dir, values);
       } catch (e) {
-        const code = (e as { code?: unknown }).code;
-        console.error(`blinddx eval: ${typeof code === 'string' ? `${code}: ` : ''}${(e as Error).message}`);
+        console.error(failureLine('eval', e));
         return 1;
       }
     }

@@ -19,6 +19,7 @@ import {
   type TileGrid,
   type TileResult,
 } from '../../../nn/cnn/tiles.ts';
+import { failureLine } from '../command.ts';
 import { trustedPublisherKeys } from './diagnose.ts';
 
 /** Options of `blinddx tiles` that only the remote flow reads. */
@@ -151,8 +152,7 @@ export async function runTilesRemote(a: {
     );
     return 0;
   } catch (e) {
-    const code = (e as { code?: unknown }).code;
-    console.error(`blinddx tiles: ${typeof code === 'string' ? `${code}: ` : ''}${(e as Error).message}`);
+    console.error(failureLine('tiles', e));
     return 1;
   } finally {
     // The keys were made for this run only: delete the client and its material on the service.
