@@ -22,6 +22,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { TC128_MAX_BITS } from '../../he/params.ts';
 import { type CnnModel, parseCnnModel } from './ir.ts';
 import { planCnn } from './planner.ts';
 import {
@@ -54,9 +55,6 @@ const log = (s: string) => {
   process.stderr.write(`[${t} s] ${s}\n`);
 };
 
-/** 128-bit bound on log2 q·p per ring degree (HE standard, ternary secret). */
-const TC128: Readonly<Record<number, number>> = { 8192: 218, 16384: 438, 32768: 881 };
-
 /**
  * The same stage program on forced parameters: every middle prime `bits`, the edges `bits + 10`
  * (≤ 60), on the smallest ring whose 128-bit bound fits. The stages carry weights, not scales (the
@@ -66,7 +64,9 @@ function withScale(plan: ReturnType<typeof planCnn>, bits: number): ReturnType<t
   const depth = plan.client.params.coeffModulusBits.length - 2;
   const edge = Math.min(60, bits + 10);
   const total = 2 * edge + depth * bits;
-  const n = [plan.client.params.polyModulusDegree, 16384, 32768].find((d) => (TC128[d] ?? 0) >= total);
+  const n = [plan.client.params.polyModulusDegree, 16384, 32768].find(
+    (d) => (TC128_MAX_BITS[d] ?? 0) >= total,
+  );
   if (n === undefined) throw new RangeError(`scale sweep: ${bits}-bit primes do not fit depth ${depth}`);
   const params = {
     scheme: 'ckks' as const,
