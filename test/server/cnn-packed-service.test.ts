@@ -20,13 +20,13 @@ import { MODEL_KIND_HEADER } from '../../src/protocol/cnn-layout.ts';
 import { publicPart } from '../../src/protocol/ed25519.ts';
 import { encodeParts } from '../../src/protocol/parts-container.ts';
 import { CONTENT_TYPE_BINARY, CONTENT_TYPE_PARTS, HEADER } from '../../src/protocol/wire.ts';
-import { configFromLiteral } from '../../src/server/config.ts';
 import { CnnEngine } from '../../src/server/engines/cnn-engine.ts';
 import { buildCnnModelBundle } from '../../src/server/engines/cnn-model-bundle.ts';
 import { ModelKindRouter } from '../../src/server/engines/model-kind-router.ts';
 import { writeBundle } from '../../src/server/engines/split-model-bundle.ts';
 import { type RunningService, startService } from '../../src/server/lifecycle.ts';
 import { makePublisherKey } from '../fixtures/model-bundles.ts';
+import { loopbackConfig } from '../fixtures/test-service.ts';
 
 const wave = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.sin(i * k) * 0.5);
 
@@ -79,18 +79,7 @@ describe('window-packed CNN tiles over HTTP', () => {
     const built = await buildCnnModelBundle(join(dir, 'tiny.json'), key, { packedPatches: 3 });
     assert.equal(built.modelId, 'tiny-cnn.packed');
     writeBundle(join(modelsDir, built.modelId), built);
-    const config = configFromLiteral(
-      {
-        host: '127.0.0.1',
-        port: 0,
-        dataDir: join(dir, 'data'),
-        modelsDir,
-        trustedKeyFiles: [join(dir, 'publisher.pub.json')],
-        logLevel: 'silent',
-        storeSynchronous: 'NORMAL',
-      },
-      {},
-    );
+    const config = loopbackConfig(dir);
     svc = await startService(config, {
       engine: new ModelKindRouter({ cnn: () => new CnnEngine({ workers: 1 }) }),
       onDevToken: (t) => (token = t),

@@ -30,7 +30,6 @@ import { publicPart } from '../../src/protocol/ed25519.ts';
 import { signModelBundle } from '../../src/protocol/model-bundle.ts';
 import { encodeParts } from '../../src/protocol/parts-container.ts';
 import { CONTENT_TYPE_BINARY, CONTENT_TYPE_PARTS, HEADER } from '../../src/protocol/wire.ts';
-import { configFromLiteral } from '../../src/server/config.ts';
 import { CnnEngine } from '../../src/server/engines/cnn-engine.ts';
 import { buildCnnModelBundle } from '../../src/server/engines/cnn-model-bundle.ts';
 import { ModelKindRouter } from '../../src/server/engines/model-kind-router.ts';
@@ -39,6 +38,7 @@ import { type RunningService, startService } from '../../src/server/lifecycle.ts
 import { loggerOptions } from '../../src/server/logging.ts';
 import { EchoEngine } from '../fixtures/echo-engine.ts';
 import { makePublisherKey, writeTestModel } from '../fixtures/model-bundles.ts';
+import { loopbackConfig } from '../fixtures/test-service.ts';
 
 // 2×5×5 input, conv 2→2 3×3/2 → degree-2 polynomial → dense 8→3: a protected plan at small size.
 const model: CnnModel = { ...tinyColourCnn('tiny-cnn'), classes: ['a', 'b', 'c'] };
@@ -102,19 +102,7 @@ describe('encrypted CNN over HTTP with the CNN engine', () => {
       key,
     );
     writeTestModel(modelsDir, { modelId: 'split-echo', bundle: split, files: new Map() });
-    const config = configFromLiteral(
-      {
-        host: '127.0.0.1',
-        port: 0,
-        dataDir: join(dir, 'data'),
-        modelsDir,
-        trustedKeyFiles: [join(dir, 'publisher.pub.json')],
-        logLevel: 'info',
-        storeSynchronous: 'NORMAL',
-        limits: { maxBatch: 4 },
-      },
-      {},
-    );
+    const config = loopbackConfig(dir, { logLevel: 'info', limits: { maxBatch: 4 } });
     const engine = new ModelKindRouter({
       cnn: () => (cnnEngine = new CnnEngine({ workers: 1 })),
       'split-head': () => new EchoEngine(),

@@ -11,7 +11,6 @@ import { BlindDxClient } from '../../src/client/http-client.ts';
 import { sha256Digest } from '../../src/protocol/digest.ts';
 import { publicPart } from '../../src/protocol/ed25519.ts';
 import { FILE_DIGEST_HEADER } from '../../src/protocol/schemas.ts';
-import { configFromLiteral } from '../../src/server/config.ts';
 import { type RunningService, startService } from '../../src/server/lifecycle.ts';
 import { loadModelsDir } from '../../src/server/model-registry.ts';
 import { EchoEngine } from '../fixtures/echo-engine.ts';
@@ -21,6 +20,7 @@ import {
   type TestModel,
   writeTestModel,
 } from '../fixtures/model-bundles.ts';
+import { loopbackConfig } from '../fixtures/test-service.ts';
 
 const backbone = new Uint8Array(4096).map((_, i) => (i * 31) & 0xff);
 let dir: string;
@@ -43,18 +43,7 @@ before(async () => {
   writeTestModel(modelsDir, model);
   // labels.txt is pinned by the manifest but not shipped in this bundle directory.
   rmSync(join(modelsDir, 'with-backbone', 'labels.txt'));
-  const config = configFromLiteral(
-    {
-      host: '127.0.0.1',
-      port: 0,
-      dataDir: join(dir, 'data'),
-      modelsDir,
-      trustedKeyFiles: [join(dir, 'publisher.pub.json')],
-      logLevel: 'silent',
-      storeSynchronous: 'NORMAL',
-    },
-    {},
-  );
+  const config = loopbackConfig(dir);
   svc = await startService(config, { engine: new EchoEngine() });
 });
 
