@@ -92,8 +92,18 @@ export async function buildCnnModelBundle(
   const model = parseCnnModelBytes(bytes, `bundle ${source}`);
   const version =
     opts.version ?? `1.0.0+${(await sha256Digest(bytes)).slice('sha256:'.length, 'sha256:'.length + 12)}`;
+  // The client part: the latency plan's client half, or the window-packed layout.
+  let modelId: string;
+  let client: {
+    preset: string;
+    inputLayout: CnnLayout | CnnPackedLayout;
+    preprocessing: unknown;
+    classes: string[];
+    galoisSteps: readonly number[];
+    needsRelinKeys: boolean;
+  };
   if (opts.packedPatches !== undefined) {
-    const modelId = opts.modelId ?? `${model.name}.packed`;
+    modelId = opts.modelId ?? `${model.name}.packed`;
     let plan: WindowPackedPlan;
     try {
       plan = servedPackedPlan(model, opts.packedPatches);
@@ -101,48 +111,42 @@ export async function buildCnnModelBundle(
       throw new BlindDxError('MODEL_BUNDLE_MISMATCH', `bundle ${source}: ${(e as Error).message}`);
     }
     const layout = windowPackedLayout(plan);
-    const preset = cnnPresetName({ params: layout.chain.literal });
-    const packed: CnnPackedLayout = { kind: CNN_PACKED_LAYOUT, layout };
-    const serverFiles = new Map([[CNN_MODEL_FILE, bytes]]);
-    const bundle = await signModelBundle(
-      {
-        client: {
-          modelId,
-          version,
-          preset,
-          inputLayout: JSON.parse(JSON.stringify(packed)),
-          preprocessing: JSON.parse(JSON.stringify(layout.preprocessing ?? {})),
-          classes: classNames(model, layout.classes),
-          galoisSteps: [...layout.galoisSteps],
-          needsRelinKeys: true,
-          files: {},
-        },
-        server: { modelId, version, preset, files: await digestFiles(serverFiles) },
-      },
-      key,
-    );
-    return { modelId, bundle, serverFiles, clientFiles: new Map() };
+    client = {
+      preset: cnnPresetName({ params: layout.chain.literal }),
+      inputLayout: { kind: CNN_PACKED_LAYOUT, layout },
+      preprocessing: layout.preprocessing,
+      classes: classNames(model, layout.classes),
+      galoisSteps: layout.galoisSteps,
+      needsRelinKeys: true,
+    };
+  } else {
+    modelId = opts.modelId ?? model.name;
+    const plan = servedCnnPlan(model);
+    client = {
+      preset: cnnPresetName(plan.client),
+      inputLayout: { kind: CNN_LAYOUT, plan: plan.client },
+      preprocessing: plan.client.preprocessing,
+      classes: cnnClassesOf(plan),
+      galoisSteps: plan.client.galoisSteps,
+      needsRelinKeys: plan.client.relin,
+    };
   }
-  const modelId = opts.modelId ?? model.name;
-  const plan = servedCnnPlan(model);
-  const preset = cnnPresetName(plan.client);
-  const layout: CnnLayout = { kind: CNN_LAYOUT, plan: plan.client };
   const serverFiles = new Map([[CNN_MODEL_FILE, bytes]]);
   const bundle = await signModelBundle(
     {
       client: {
         modelId,
         version,
-        preset,
+        preset: client.preset,
         // JSON round trip: the signed payload must be plain JSON.
-        inputLayout: JSON.parse(JSON.stringify(layout)),
-        preprocessing: JSON.parse(JSON.stringify(plan.client.preprocessing ?? {})),
-        classes: cnnClassesOf(plan),
-        galoisSteps: [...plan.client.galoisSteps],
-        needsRelinKeys: plan.client.relin,
+        inputLayout: JSON.parse(JSON.stringify(client.inputLayout)),
+        preprocessing: JSON.parse(JSON.stringify(client.preprocessing ?? {})),
+        classes: client.classes,
+        galoisSteps: [...client.galoisSteps],
+        needsRelinKeys: client.needsRelinKeys,
         files: {},
       },
-      server: { modelId, version, preset, files: await digestFiles(serverFiles) },
+      server: { modelId, version, preset: client.preset, files: await digestFiles(serverFiles) },
     },
     key,
   );
