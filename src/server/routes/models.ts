@@ -2,7 +2,6 @@
 // public client files that part pins (the backbone), and the publisher keys the service trusts.
 import type { FastifyPluginAsync } from 'fastify';
 import { modelKindOf } from '../../protocol/cnn-layout.ts';
-import { sha256Digest } from '../../protocol/digest.ts';
 import { type PublicKeyJwk, publicPart } from '../../protocol/ed25519.ts';
 import { BlindDxError } from '../../protocol/errors.ts';
 import { FILE_DIGEST_HEADER, type ModelListBody, type PublisherKeysBody } from '../../protocol/schemas.ts';
@@ -75,8 +74,6 @@ export const modelRoutes: FastifyPluginAsync<
     },
   );
 
-  // Digests computed once per file: the bytes were checked against the signed manifest at load.
-  const fileDigests = new Map<Uint8Array, string>();
   app.get<{ Params: { id: string; name: string } }>(
     '/v1/models/:id/files/:name',
     {
@@ -111,11 +108,10 @@ export const modelRoutes: FastifyPluginAsync<
             : `model ${id} has no client file ${name}`,
         );
       }
-      let digest = fileDigests.get(bytes);
-      if (digest === undefined) fileDigests.set(bytes, (digest = await sha256Digest(bytes)));
+      // The header is the signed digest: the registry kept these bytes only after checking them against it.
       return reply
         .type('application/octet-stream')
-        .header(FILE_DIGEST_HEADER, digest)
+        .header(FILE_DIGEST_HEADER, m.manifest.files[name])
         .header('cache-control', 'public, max-age=300')
         .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     },
