@@ -183,31 +183,18 @@ export class CnnEngine implements InferenceEngine {
   async infer(req: InferRequest): Promise<Uint8Array[]> {
     const model = this.#model(req.modelId);
     req.signal.throwIfAborted();
-    const material = (withKeys: boolean) => (withKeys ? { material: taskKeyMaterial(req.material) } : {});
     // Inputs and keys are reused by the route (and a retry): copy, never transfer.
     const opts = { transfer: false, signal: req.signal };
-    const task = (withKeys: boolean) =>
-      model.kind === 'cnn-packed'
-        ? this.#pool.run(
-            'cnn:infer-packed',
-            {
-              model: model.payload,
-              materialDigest: req.materialDigest,
-              ...material(withKeys),
-              inputs: req.inputs,
-            },
-            opts,
-          )
-        : this.#pool.run(
-            'cnn:infer',
-            {
-              model: model.payload,
-              materialDigest: req.materialDigest,
-              ...material(withKeys),
-              inputs: req.inputs,
-            },
-            opts,
-          );
+    const task = (withKeys: boolean) => {
+      const p = {
+        materialDigest: req.materialDigest,
+        ...(withKeys ? { material: taskKeyMaterial(req.material) } : {}),
+        inputs: req.inputs,
+      };
+      return model.kind === 'cnn-packed'
+        ? this.#pool.run('cnn:infer-packed', { ...p, model: model.payload }, opts)
+        : this.#pool.run('cnn:infer', { ...p, model: model.payload }, opts);
+    };
     try {
       try {
         return await task(false);
