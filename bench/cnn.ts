@@ -25,6 +25,7 @@ import { CnnPool } from '../src/nn/cnn/node/cnn-pool.ts';
 import type { ClientPlan } from '../src/nn/cnn/plan.ts';
 import { planCnn } from '../src/nn/cnn/planner.ts';
 import { preprocessImage, referenceForward } from '../src/nn/cnn/reference.ts';
+import { argmax, median } from '../src/nn/cnn/results-eval.ts';
 import { TensealBaseline, tensealClientPlan } from '../src/nn/cnn/tenseal-baseline.ts';
 import { loadIdxDataset } from '../src/nn/data/idx.node.ts';
 
@@ -70,17 +71,6 @@ export interface CnnBenchRow {
     readonly lambdaMeasured: number;
   };
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const argmax = (v: ArrayLike<number>) => {
-  let k = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[k]) k = i;
-  return k;
-};
 
 async function measure(
   name: CnnBenchRow['plan'],

@@ -32,6 +32,13 @@ export function argmax(v: ArrayLike<number>): number {
   return k;
 }
 
+/** Median (the mean of the two middle values for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
 /** A fixed subset: the first n indices of a seeded Fisher–Yates shuffle of 0…total−1 (all if n ≥ total). */
 export function seededSubset(total: number, n: number, seed: number): number[] {
   if (!(Number.isInteger(n) && n > 0)) {
@@ -291,9 +298,7 @@ export async function evaluateLatency(
     if ((j + 1) % 10 === 0 || j + 1 === indices.length)
       opts.onProgress?.('encrypted (latency)', j + 1, indices.length);
   });
-  const sorted = [...times].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const medianMs = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  const medianMs = median(times);
   const n = indices.length;
   const protection = plan.client.protection;
   return {

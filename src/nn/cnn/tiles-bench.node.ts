@@ -23,6 +23,7 @@ import { decryptOutput, encryptInput, encryptInputSeeded } from './client.ts';
 import { EncryptedCnn } from './encrypted-executor.ts';
 import type { CnnModel } from './ir.ts';
 import { planCnn } from './planner.ts';
+import { median as medianRaw } from './results-eval.ts';
 import { aggregateLogits, classifyTilesPlain, cutTiles, parseGridSpec, planTileGrid } from './tiles.ts';
 import {
   packWindowInputs,
@@ -81,10 +82,6 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return d;
 };
 const round = (v: number) => Number(v.toFixed(1));
-const medianRaw = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const median = (xs: number[]) => round(medianRaw(xs));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const dispose = (cs: readonly Ciphertext[]) => {
