@@ -150,7 +150,7 @@ export class SealHeadEngine implements InferenceEngine {
           materialDigest: req.materialDigest,
           inputs: req.inputs,
         },
-        // Inputs are views into the request body the route still reads: copy, never transfer.
+        // The key material is the route's cached copy (and reused): copy, never transfer.
         { transfer: false, signal: req.signal },
       );
     } catch (e) {
