@@ -126,22 +126,25 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
 
   // Layouts of saved outputs (register = layer index, −1 = input).
   const saved = new Map<number, { positions: number[]; period: number }>();
-  const save = (register: number) => {
-    if (!saves.has(register)) return;
+  // Pending elementwise a·x + b left by a square, to fold into the next linear stage.
+  let pending: { a: number; b: number } | undefined;
+  /** Materializes `pending` as its own stage unless it is the identity. */
+  const flushPending = () => {
     if (pending && (pending.a !== 1 || pending.b !== 0)) stages.push(affineStage(pending, period));
     pending = undefined;
+  };
+  const save = (register: number) => {
+    if (!saves.has(register)) return;
+    flushPending();
     stages.push({ kind: 'save', register });
     saved.set(register, { positions: [...positions], period });
   };
-  // Pending elementwise a·x + b left by a square, to fold into the next linear stage.
-  let pending: { a: number; b: number } | undefined;
   if (!im2colUsed) save(-1);
   else if (seg === 1) save(0);
   for (; seg < segments.length; seg++) {
     const s = segments[seg];
     if (s.kind === 'add') {
-      if (pending && (pending.a !== 1 || pending.b !== 0)) stages.push(affineStage(pending, period));
-      pending = undefined;
+      flushPending();
       const other = saved.get(s.from);
       if (other === undefined) {
         problems.push(`layer ${s.end} (add): the output of layer ${s.from} is not available as a ciphertext`);
@@ -177,7 +180,7 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
   }
   if (problems.length > 0)
     throw new NnError('NN_INVALID_ARGUMENT', `cannot plan "${model.name}":\n  ${problems.join('\n  ')}`);
-  if (pending && (pending.a !== 1 || pending.b !== 0)) stages.push(affineStage(pending, period));
+  flushPending();
 
   const maxPeriod = Math.max(inputLayout.period, ...stages.map((st) => ('period' in st ? st.period : 0)));
   const protect = opts.protect !== false;
