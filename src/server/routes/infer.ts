@@ -144,8 +144,9 @@ export const inferRoutes: FastifyPluginAsync<RouteOptions> = async (app, { ctx }
           `infer: model ${modelId} is window-packed; send its input ciphertexts as one ${CONTENT_TYPE_PARTS} container`,
         );
       }
-      // Copies with their own ArrayBuffers: the engine may transfer them to a worker, and Fastify's
-      // request buffer can share a pooled slab with other requests.
+      // Copies with their own ArrayBuffers: a view into Fastify's request buffer, posted to a worker,
+      // would copy its whole backing buffer — for a batch once per input, and that buffer can be a
+      // pooled slab holding other requests' bytes.
       const inputs = (
         batch ? decodeParts(body, { maxParts: limits.maxBatch }) : [{ name: '0', bytes: body as Uint8Array }]
       ).map((p) => ({ name: p.name, bytes: new Uint8Array(p.bytes) }));
