@@ -1,6 +1,7 @@
 import type { ImageDataset } from '../data/dataset.ts';
 import { NnError } from '../errors.ts';
 import type { CnnModel } from './ir.ts';
+import type { CnnPlan } from './plan.ts';
 import { planCnn } from './planner.ts';
 import {
   type EncryptedResult,
@@ -9,6 +10,7 @@ import {
   evaluateSimulated,
   evaluateThroughput,
   type LatencyResult,
+  type PlainResult,
   type Progress,
   seededSubset,
   type ThroughputResult,
@@ -32,13 +34,29 @@ export interface MeasureOptions {
    * (the latency plan, one image per ciphertext, on all n — slow for large n).
    */
   readonly mode?: 'throughput' | 'latency';
-  /** Single images timed in the latency plan (median reported; default 5). Ignored in latency mode. */
+  /**
+   * Single images timed in the latency plan (median reported; default 5). Ignored in latency mode,
+   * unless `encryptedLatencyPass` is given (then the first this many of the encrypted subset).
+   */
   readonly latencyImages?: number;
   /** Output protection in both the throughput and the latency plan (the served path; default true). */
   readonly protect?: boolean;
   /** Largest throughput batch (default N/2, the slot count). */
   readonly maxBatch?: number;
   readonly onProgress?: Progress;
+  /**
+   * Latency mode only: runs the encrypted accuracy pass some other way (e.g. several images in
+   * flight on a worker pool, `node/latency-parallel.ts`); the single-image latency is then timed
+   * alone on the first `latencyImages` of the encrypted subset, so it is not inflated by the pool.
+   */
+  readonly encryptedLatencyPass?: (
+    model: CnnModel,
+    ds: ImageDataset,
+    indices: readonly number[],
+    plain: PlainResult,
+    plan: CnnPlan,
+    onProgress?: Progress,
+  ) => Promise<EncryptedResult>;
   /** Free-text log lines (phase results). */
   readonly log?: (line: string) => void;
 }
@@ -100,9 +118,19 @@ export async function measureRow(
   };
   let enc: EncryptedResult;
   let lat: LatencyResult;
-  if (mode === 'latency') {
+  if (mode === 'latency' && opts.encryptedLatencyPass === undefined) {
     lat = await evaluateLatency(model, ds, encIdx, encPlain, { plan, onProgress: opts.onProgress });
     enc = lat;
+  } else if (mode === 'latency') {
+    enc = await opts.encryptedLatencyPass!(model, ds, encIdx, encPlain, plan, opts.onProgress);
+    log(
+      `encrypted (latency plan, ${enc.protected ? 'protected' : 'unprotected'}) ${(100 * enc.acc).toFixed(2)}%, agreement ${(100 * enc.agreement).toFixed(2)}%, ${enc.msPerImage.toFixed(0)} ms/image wall`,
+    );
+    const k = Math.min(encN, latencyImages);
+    lat = await evaluateLatency(model, ds, encIdx.slice(0, k), firstOf(encPlain, k), {
+      plan,
+      onProgress: opts.onProgress,
+    });
   } else {
     const tp: ThroughputResult = await evaluateThroughput(model, ds, encIdx, encPlain, {
       protect: opts.protect ?? true,
@@ -114,13 +142,10 @@ export async function measureRow(
       `encrypted (throughput, ${tp.protected ? 'protected' : 'unprotected'}) ${(100 * tp.acc).toFixed(2)}%, agreement ${(100 * tp.agreement).toFixed(2)}%, ${tp.msPerImage.toFixed(1)} ms/image`,
     );
     const k = Math.min(encN, latencyImages);
-    const first = {
-      ...encPlain,
-      n: k,
-      logits: encPlain.logits.slice(0, k),
-      preds: encPlain.preds.slice(0, k),
-    };
-    lat = await evaluateLatency(model, ds, encIdx.slice(0, k), first, { plan, onProgress: opts.onProgress });
+    lat = await evaluateLatency(model, ds, encIdx.slice(0, k), firstOf(encPlain, k), {
+      plan,
+      onProgress: opts.onProgress,
+    });
   }
   log(
     `latency (${lat.protected ? 'protected' : 'unprotected'}) median ${lat.medianMs.toFixed(0)} ms over ${lat.n} images`,
@@ -158,6 +183,11 @@ export async function measureRow(
     measuredAt: new Date().toISOString(),
     wallSeconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
   };
+}
+
+/** The first k images of a plaintext result. */
+function firstOf(plain: PlainResult, k: number): PlainResult {
+  return { ...plain, n: k, logits: plain.logits.slice(0, k), preds: plain.preds.slice(0, k) };
 }
 
 /** The latency part of a row, from a latency-plan run. */

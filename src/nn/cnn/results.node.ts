@@ -6,11 +6,15 @@
 //   node src/nn/cnn/results.node.ts [--rows mnist-tenseal,…] [--n N] [--sim-n N] [--latency-images 5]
 //        [--no-sweep] [--sweep-sim 500] [--sweep-enc 20] [--sweep-bits 20,22,…] [--out docs] [--models models]
 //        [--mode throughput|latency] [--protect on|off] [--tables-only] [--latency-only] [--only-stale]
+//        [--workers N]
 //
 // Encrypted accuracy runs in throughput mode (one image per slot, ≤ N/2 images per batch) on each
 // row's full test split (or its registered seeded subset); latency is timed separately on single
 // images in the protected latency plan (the served path). --n caps every row (quick runs, CI);
-// --mode latency / --protect off exist for small CI runs (rows say which was used).
+// --mode latency / --protect off exist for small CI runs (rows say which was used). Rows registered
+// in latency mode (nets too big for throughput mode, e.g. CIFAR-10) run their encrypted accuracy
+// pass with --workers images in flight on the he worker pool (default: one per core; 1 = the
+// single-process loop), then time the single-image latency alone.
 //
 // Each row is kept in <out>/results/<model>.json, so rows can be run in separate processes (--rows)
 // and the tables are always rebuilt from every kept row. --latency-only re-times the single-image
@@ -19,11 +23,12 @@
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TC128_MAX_BITS } from '../../he/params.ts';
 import { type CnnModel, parseCnnModel } from './ir.ts';
+import { evaluateLatencyOnPool } from './node/latency-parallel.ts';
 import { planCnn } from './planner.ts';
 import {
   evaluateLatency,
@@ -228,6 +233,7 @@ async function main(): Promise<void> {
       protect: { type: 'string', default: 'on' },
       out: { type: 'string', default: 'docs' },
       models: { type: 'string', default: 'models' },
+      workers: { type: 'string' },
     },
   });
   const num = (name: string, v: string | undefined) => {
@@ -240,6 +246,7 @@ async function main(): Promise<void> {
   const simCap = num('sim-n', values['sim-n']);
   const latencyImages = num('latency-images', values['latency-images']);
   const seed = num('seed', values.seed) ?? 1;
+  const workers = num('workers', values.workers) ?? availableParallelism();
   const mode = values.mode;
   if (mode !== 'throughput' && mode !== 'latency') throw new Error('--mode: throughput or latency');
   if (values.protect !== 'on' && values.protect !== 'off') throw new Error('--protect: on or off');
@@ -309,6 +316,15 @@ async function main(): Promise<void> {
           : {}),
         mode: r.mode ?? mode,
         protect: values.protect === 'on',
+        ...(workers > 1
+          ? {
+              encryptedLatencyPass: (m, d, idx, plain, plan, onProgress) =>
+                evaluateLatencyOnPool(m, d, idx, plain, plan, {
+                  workers,
+                  ...(onProgress ? { onProgress } : {}),
+                }),
+            }
+          : {}),
         onProgress: progress,
         log: (s) => log(`  ${s}`),
       },
