@@ -5,6 +5,8 @@
 //   node src/nn/cnn/train-cifar10.node.ts --mode plan  [--he 1]        plan a random-weight net (+ 1 encrypted image)
 //   node src/nn/cnn/train-cifar10.node.ts --mode bench                 seconds per training batch
 //   node src/nn/cnn/train-cifar10.node.ts --mode train --epochs 8 [--out models/cifar10-x2]
+//   node src/nn/cnn/train-cifar10.node.ts --mode train --arch c64k6s4p1,c64k3s1 --init-from models/cifar10-x2 --init-unpool
+//                                                                     (go on without the last avgpool, same function at start)
 //   node src/nn/cnn/train-cifar10.node.ts --mode eval --model models/cifar10-x2 [--sim 1000] [--enc 3]
 //
 // Net (default): conv 3→32 3×3/2 pad 1 → BN → x² → conv 32→32 3×3 pad 1 → BN → x² → avgpool 2×2 →
@@ -29,7 +31,7 @@ import { Sequential } from '../train/sequential.ts';
 import { decryptOutput, encryptInput, encryptInputSeeded, packInput } from './client.ts';
 import { EncryptedCnn } from './encrypted-executor.ts';
 import { runStages } from './executor.ts';
-import { type CnnLayer, type CnnModel, parseCnnModel } from './ir.ts';
+import { type CnnLayer, type CnnModel, modelShapes, parseCnnModel } from './ir.ts';
 import { planCnn } from './planner.ts';
 import { preprocessImage, referenceForward } from './reference.ts';
 import { argmax, modelImage } from './results-eval.ts';
@@ -272,6 +274,34 @@ export function loadWeights(net: Sequential, model: CnnModel): void {
   });
 }
 
+/**
+ * The same function without the final 2×2 average pool: removes the `avgpool2d` right before
+ * `flatten` and spreads each dense weight over its 2×2 block with weight ¼, so the unpooled network
+ * computes exactly what the pooled one did and training can go on from there with a dense layer of
+ * 4× the inputs (more capacity for the same encrypted depth: the pool was fused into the dense anyway).
+ */
+export function unpoolLastAvgpool(model: CnnModel): CnnModel {
+  const i = model.layers.findIndex((l, j) => l.op === 'avgpool2d' && model.layers[j + 1]?.op === 'flatten');
+  const pool = model.layers[i];
+  const dense = model.layers[i + 2];
+  if (i < 0 || pool.op !== 'avgpool2d' || dense?.op !== 'dense')
+    throw new Error('unpool: no avgpool → flatten → dense');
+  if (pool.kernel[0] !== 2 || pool.kernel[1] !== 2 || pool.stride[0] !== 2 || pool.stride[1] !== 2)
+    throw new Error('unpool: only a 2×2/2 pool');
+  const shape = modelShapes(model)[i]; // the pool's input
+  const [c, h, w] = shape;
+  const inF = c * h * w;
+  const weight = new Array<number>(dense.outFeatures * inF);
+  for (let k = 0; k < dense.outFeatures; k++)
+    for (let ch = 0; ch < c; ch++)
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++)
+          weight[k * inF + (ch * h + y) * w + x] =
+            dense.weight[k * dense.inFeatures + (ch * (h / 2) + (y >> 1)) * (w / 2) + (x >> 1)] / 4;
+  const layers = [...model.layers.slice(0, i), model.layers[i + 1], { ...dense, inFeatures: inF, weight }];
+  return parseCnnModel({ ...model, layers });
+}
+
 /** Per-channel mean/std of the (training) images in [0, 1], rounded to 4 digits. */
 function channelStats(d: ImageDataset, idx: Uint32Array): { mean: number[]; std: number[] } {
   const s = [0, 0, 0];
@@ -412,6 +442,7 @@ async function main(): Promise<void> {
       log: { type: 'string' },
       deadline: { type: 'string' },
       'init-from': { type: 'string' },
+      'init-unpool': { type: 'boolean', default: false },
     },
   });
   const log = (s: string) => {
@@ -451,7 +482,8 @@ async function main(): Promise<void> {
     let previous: unknown;
     if (values['init-from'] !== undefined) {
       const from = resolve(values['init-from']);
-      loadWeights(net, parseCnnModel(JSON.parse(readFileSync(join(from, 'model.json'), 'utf8'))));
+      const init = parseCnnModel(JSON.parse(readFileSync(join(from, 'model.json'), 'utf8')));
+      loadWeights(net, values['init-unpool'] ? unpoolLastAvgpool(init) : init);
       previous = JSON.parse(readFileSync(join(from, 'training.json'), 'utf8'));
       log(`initialised from ${from}`);
     }
@@ -481,7 +513,9 @@ async function main(): Promise<void> {
       bestEpoch,
       bestValAccuracy: bestVal,
       history,
-      ...(previous !== undefined ? { initFrom: values['init-from'], previous } : {}),
+      ...(previous !== undefined
+        ? { initFrom: values['init-from'], ...(values['init-unpool'] ? { initUnpool: true } : {}), previous }
+        : {}),
     });
     fit(net, train, val, {
       epochs,
