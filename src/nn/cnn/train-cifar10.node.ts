@@ -31,11 +31,12 @@ import { Sequential } from '../train/sequential.ts';
 import { decryptOutput, encryptInput, encryptInputSeeded, packInput } from './client.ts';
 import { EncryptedCnn } from './encrypted-executor.ts';
 import { runStages } from './executor.ts';
-import { type CnnLayer, type CnnModel, modelShapes, parseCnnModel } from './ir.ts';
+import { type CnnLayer, type CnnModel, parseCnnModel } from './ir.ts';
 import { planCnn } from './planner.ts';
 import { preprocessImage, referenceForward } from './reference.ts';
 import { argmax, modelImage } from './results-eval.ts';
 import { SimBackend } from './sim-backend.ts';
+import { unpoolLastAvgpool } from './unpool.ts';
 
 const EPS = 1e-5;
 
@@ -272,34 +273,6 @@ export function loadWeights(net: Sequential, model: CnnModel): void {
     } else if (!(l.config.type === 'square' || l.config.type === 'avgpool' || l.config.type === 'flatten'))
       throw new Error(`loadWeights: layer ${i} (${l.config.type}) does not match IR op ${ir.op}`);
   });
-}
-
-/**
- * The same function without the final 2×2 average pool: removes the `avgpool2d` right before
- * `flatten` and spreads each dense weight over its 2×2 block with weight ¼, so the unpooled network
- * computes exactly what the pooled one did and training can go on from there with a dense layer of
- * 4× the inputs (more capacity for the same encrypted depth: the pool was fused into the dense anyway).
- */
-export function unpoolLastAvgpool(model: CnnModel): CnnModel {
-  const i = model.layers.findIndex((l, j) => l.op === 'avgpool2d' && model.layers[j + 1]?.op === 'flatten');
-  const pool = model.layers[i];
-  const dense = model.layers[i + 2];
-  if (i < 0 || pool.op !== 'avgpool2d' || dense?.op !== 'dense')
-    throw new Error('unpool: no avgpool → flatten → dense');
-  if (pool.kernel[0] !== 2 || pool.kernel[1] !== 2 || pool.stride[0] !== 2 || pool.stride[1] !== 2)
-    throw new Error('unpool: only a 2×2/2 pool');
-  const shape = modelShapes(model)[i]; // the pool's input
-  const [c, h, w] = shape;
-  const inF = c * h * w;
-  const weight = new Array<number>(dense.outFeatures * inF);
-  for (let k = 0; k < dense.outFeatures; k++)
-    for (let ch = 0; ch < c; ch++)
-      for (let y = 0; y < h; y++)
-        for (let x = 0; x < w; x++)
-          weight[k * inF + (ch * h + y) * w + x] =
-            dense.weight[k * dense.inFeatures + (ch * (h / 2) + (y >> 1)) * (w / 2) + (x >> 1)] / 4;
-  const layers = [...model.layers.slice(0, i), model.layers[i + 1], { ...dense, inFeatures: inF, weight }];
-  return parseCnnModel({ ...model, layers });
 }
 
 /** Per-channel mean/std of the (training) images in [0, 1], rounded to 4 digits. */
