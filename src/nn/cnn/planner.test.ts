@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { HeContext } from '../../he/context.ts';
+import { generateKeys } from '../../he/keys.ts';
 import { NnError } from '../errors.ts';
 import { packInput } from './client.ts';
+import { EncryptedCnn, inferLocally } from './encrypted-executor.ts';
 import { runStages } from './executor.ts';
 import type { CnnLayer, CnnModel } from './ir.ts';
 import { loadClientPlan, loadServerPlan } from './plan.ts';
@@ -198,6 +201,52 @@ test('residual adds plan (saved operand re-aligned) and match the reference', ()
   const plan = checkExact(m, 9);
   // dense, square, affine (the polynomial's a·u+b must be real before it is saved), dense, dense
   assert.equal(plan.stats.depth, 5);
+});
+
+/** x² → x² on 8 features, and the same with two non-monic polynomials (a·x+b ≠ identity between). */
+const squareChain = (first: number[], second: number[]) =>
+  model(
+    [8],
+    [
+      { op: 'poly', coeffs: first },
+      { op: 'poly', coeffs: second },
+    ],
+  );
+
+test('a square straight after a square costs no level of its own (the a·x+b between folds into the shift)', () => {
+  const kinds = (p: ReturnType<typeof planCnn>) => p.server.stages.map((st) => st.kind);
+  // x² → x²: the pending identity x·1 + 0 used to be its own affine stage (depth 3).
+  const x4 = checkExact(squareChain([0, 0, 1], [0, 0, 1]), 12);
+  assert.equal(x4.stats.depth, 2);
+  assert.deepEqual(kinds(x4), ['square', 'square']);
+  // Non-identity: (0.25x² + 0.5x + 0.1) then 0.5u² − 0.3u + 0.2 — still two squares and one final affine.
+  const poly = checkExact(squareChain([0.1, 0.5, 0.25], [0.2, -0.3, 0.5]), 13);
+  assert.equal(poly.stats.depth, 3);
+  assert.deepEqual(kinds(poly), ['square', 'square', 'affine']);
+  // A zero x² term ([c0, c1, 0]) is elementwise affine: folded, not dropped.
+  const lin = checkExact(squareChain([0.1, 0.5, 0.25], [0.3, -2, 0]), 14);
+  assert.deepEqual(kinds(lin), ['square', 'affine']);
+});
+
+test('square → square encrypted (real SEAL, N = 8192) matches float64 within 1e-3·max(1, |ref|)', async () => {
+  // Tolerance: CKKS error at scale 2^40 is ~1e-6 for |x| ≤ 1 here; a wrong shift or scale is O(0.1).
+  const r = rng(15);
+  for (const [m, preset, depth] of [
+    // x⁴ fits the two-level ring only because nothing sits between the squares.
+    [squareChain([0, 0, 1], [0, 0, 1]), 'ckks-8192-d2', 2],
+    [squareChain([0.1, 0.5, 0.25], [0, -0.3, 0.5]), 'ckks-8192-d3', 3],
+  ] as const) {
+    using ctx = await HeContext.create(preset);
+    const plan = planCnn(m, { preset, protect: false });
+    assert.equal(plan.stats.depth, depth);
+    using keys = generateKeys(ctx, { relin: plan.client.relin, galoisSteps: plan.client.galoisSteps });
+    using cnn = new EncryptedCnn(ctx, keys, plan.server);
+    const pixels = rand(8, r, 2);
+    const got = inferLocally(ctx, keys, plan.client, cnn, pixels);
+    referenceForward(m, Float64Array.from(pixels)).forEach((w, i) => {
+      assert.ok(Math.abs(got[i] - w) <= 1e-3 * Math.max(1, Math.abs(w)), `output ${i}: ${got[i]} vs ${w}`);
+    });
+  }
 });
 
 test('unsupported constructs are all reported at once; artifacts round-trip through JSON', () => {

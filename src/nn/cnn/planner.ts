@@ -42,8 +42,9 @@ const MAX_SLOTS = 16384;
  * Compiles a model into an encrypted-inference plan without any key: folds BatchNorm, fuses runs of
  * affine layers into one matrix each, packs the first convolution by im2col, turns every other
  * linear run into a baby-step/giant-step diagonal product, evaluates each degree-2 polynomial as
- * one square (its scale and offset folded into the next linear stage), counts levels, picks the
- * smallest 128-bit parameters and lists the exact Galois steps.
+ * one square (its scale and offset folded into the next linear stage, or into the next square's
+ * shift when two squares follow each other), counts levels, picks the smallest 128-bit parameters
+ * and lists the exact Galois steps.
  *
  * Unsupported constructs are all reported together in one `NN_INVALID_ARGUMENT` error.
  *
@@ -164,17 +165,29 @@ export function planCnn(input: CnnModel, opts: PlanOptions = {}): CnnPlan {
       period = r.stage.outPeriod;
       save(s.end);
     } else {
-      if (pending) {
-        stages.push(affineStage(pending, period));
-        pending = undefined;
-      }
       const [c0, c1, c2] = s.coeffs;
-      // Degree ≤ 1 polynomials are affine layers (never here); degree > 2 was reported above.
-      if (c2 === 0) continue;
+      // Degree > 2 was reported above. Short coefficient lists of degree ≤ 1 are affine layers; one
+      // written with a zero x² term ([c0, c1, 0]) lands here and is elementwise affine.
+      if (c2 === 0) {
+        pending = pending ? { a: c1 * pending.a, b: c1 * pending.b + c0 } : { a: c1, b: c0 };
+        save(s.end);
+        continue;
+      }
       // c2·x² + c1·x + c0 = c2·(x + β)² + γ: one square, the rest is elementwise affine.
       const beta = c1 / (2 * c2);
-      stages.push({ kind: 'square', shift: beta, period });
-      pending = { a: c2, b: c0 - c2 * beta * beta };
+      const gamma = c0 - c2 * beta * beta;
+      if (pending && pending.a !== 0) {
+        // Square after square: the input is u = a·x + b (a ≠ 0), and c2·(a·x + b + β)² + γ =
+        // c2·a²·(x + (b + β)/a)² + γ, so the pending affine folds into this square's shift and the
+        // next pending scale instead of costing a level of its own (the identity x·1 + 0 included).
+        const { a, b } = pending;
+        stages.push({ kind: 'square', shift: (b + beta) / a, period });
+        pending = { a: c2 * a * a, b: gamma };
+      } else {
+        flushPending();
+        stages.push({ kind: 'square', shift: beta, period });
+        pending = { a: c2, b: gamma };
+      }
       save(s.end);
     }
   }
