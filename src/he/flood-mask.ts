@@ -4,6 +4,7 @@ import { HeError } from './errors.ts';
 import type { Ciphertext } from './handles.ts';
 import type { EvaluationKeys } from './keys.ts';
 import type { Layout } from './layout.ts';
+import { uniforms53 } from './uniform.ts';
 
 /** How to re-randomize and flood a slot-layout result (see {@link createFloodMask}). */
 export interface FloodMaskSpec {
@@ -24,15 +25,11 @@ export interface FloodMaskSpec {
 /** Standard normal samples from a CSPRNG (Box–Muller over 53-bit uniforms). */
 function gaussians(count: number): Float64Array {
   const out = new Float64Array(count);
-  const words = new Uint32Array(4 * Math.ceil(count / 2));
-  for (let off = 0; off < words.length; off += 16384)
-    crypto.getRandomValues(words.subarray(off, Math.min(words.length, off + 16384)));
-  // Uniform in (0, 1): never 0, so the logarithm is finite.
-  const u53 = (hi: number, lo: number) => ((hi >>> 5) * 67108864 + (lo >>> 6) + 0.5) / 2 ** 53;
+  const u = uniforms53(2 * Math.ceil(count / 2));
   for (let i = 0; i < count; i += 2) {
-    const k = 2 * i;
-    const r = Math.sqrt(-2 * Math.log(u53(words[k], words[k + 1])));
-    const t = 2 * Math.PI * u53(words[k + 2], words[k + 3]);
+    // 1 − u is in (0, 1]: never 0, so the logarithm is finite.
+    const r = Math.sqrt(-2 * Math.log(1 - u[i]));
+    const t = 2 * Math.PI * u[i + 1];
     out[i] = r * Math.cos(t);
     if (i + 1 < count) out[i + 1] = r * Math.sin(t);
   }

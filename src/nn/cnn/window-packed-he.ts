@@ -5,6 +5,7 @@ import { Evaluator } from '../../he/evaluator.ts';
 import { createFloodMask } from '../../he/flood-mask.ts';
 import type { Ciphertext, Plaintext } from '../../he/handles.ts';
 import type { EvaluationKeys, KeySet } from '../../he/keys.ts';
+import { uniforms53 } from '../../he/uniform.ts';
 import { NnError } from '../errors.ts';
 import { packWindowInputs, type WindowPackedLayout, type WindowPackedPlan } from './window-packed.ts';
 
@@ -122,16 +123,10 @@ export function decryptWindowOutputs(
   return logits;
 }
 
-/** Uniform reals in [−r, r] from a CSPRNG (53-bit resolution). */
+/** Uniform reals in [−r, r) from a CSPRNG (53-bit resolution). */
 function uniforms(count: number, r: number): Float64Array {
-  const words = new Uint32Array(2 * count);
-  for (let off = 0; off < words.length; off += 16384)
-    crypto.getRandomValues(words.subarray(off, Math.min(words.length, off + 16384)));
-  const out = new Float64Array(count);
-  for (let i = 0; i < count; i++) {
-    const u = ((words[2 * i] >>> 5) * 67108864 + (words[2 * i + 1] >>> 6)) / 2 ** 53;
-    out[i] = (2 * u - 1) * r;
-  }
+  const out = uniforms53(count);
+  for (let i = 0; i < count; i++) out[i] = (2 * out[i] - 1) * r;
   return out;
 }
 
