@@ -111,6 +111,8 @@ export async function diagnoseImage(o: DiagnoseOptions): Promise<DiagnoseReport>
   const home = o.home ?? blinddxHome();
   const step = o.onStep ?? (() => {});
   const t0 = performance.now();
+  // The image first: a file that cannot be decoded (ImageError) is refused before any request.
+  const input = await readImageInput(o.image);
   const serverKeys = await _serverKeys(o.server, home);
   const sdk = new BlindDxClient({
     baseUrl: o.server,
@@ -120,7 +122,6 @@ export async function diagnoseImage(o: DiagnoseOptions): Promise<DiagnoseReport>
   });
   step(`verifying model ${o.modelId}`);
   const model = await openSplitHeadModel(sdk, o.modelId);
-  const input = await readImageInput(o.image);
   const { path: backbonePath, bytes: backboneBytes } = await readPinnedBackbone(
     model,
     o.backboneCandidates(model.layout.backbone.file),

@@ -6,10 +6,15 @@
  *   8 or 16 bits allocated, signed or not; rescale slope/intercept and the first window
  *   centre/width are applied when present, else the full pixel range is stretched to 0…255;
  * - any image `sharp` decodes (PNG, JPEG, WebP, TIFF…).
+ *
+ * A file that cannot be diagnosed throws an ImageError (`../image-errors.ts`): BAD_IMAGE (not a
+ * readable image), UNSUPPORTED_IMAGE (a kind the decoders refuse) or IMAGE_TOO_LARGE (file above
+ * MAX_IMAGE_FILE_BYTES, or declared size above MAX_IMAGE_SIDE / MAX_IMAGE_SAMPLES, refused before
+ * the pixels are decoded).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import sharp, { type OutputInfo } from 'sharp';
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import {
   loadMedMnist,
   MEDMNIST_CLASSES,
@@ -18,6 +23,7 @@ import {
 } from '../../nn/data/medmnist.node.ts';
 import type { DecodedImage } from '../../nn/preprocess.ts';
 import { decodeDicom, looksLikeDicom } from '../dicom.ts';
+import { checkImageSize, ImageError, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_SAMPLES } from '../image-errors.ts';
 
 export { decodeDicom };
 
@@ -43,11 +49,15 @@ function _datasetEntry(spec: string): ImageInput {
   const ds = loadMedMnist(name as MedMnistName, split as Split);
   const i = Number(idx);
   if (!Number.isSafeInteger(i) || i >= ds.n) {
-    throw new RangeError(`read image: ${name}:${split} has ${ds.n} images, index ${idx} is out of range`);
+    throw new ImageError(
+      'BAD_IMAGE',
+      `read image: ${name}:${split} has ${ds.n} images, index ${idx} is out of range`,
+    );
   }
   const px = ds.width * ds.height * ds.channels;
   const data = ds.images.subarray(i * px, (i + 1) * px);
-  if (!(data instanceof Uint8Array)) throw new TypeError(`read image: ${name} does not hold 8-bit images`);
+  if (!(data instanceof Uint8Array))
+    throw new ImageError('UNSUPPORTED_IMAGE', `read image: ${name} does not hold 8-bit images`);
   return {
     image: { data, width: ds.width, height: ds.height, channels: ds.channels as 1 | 3 },
     source: spec,
@@ -59,17 +69,42 @@ function _datasetEntry(spec: string): ImageInput {
 /** Reads a dataset entry, a DICOM file or a PNG/JPEG (…) file. */
 export async function readImageInput(spec: string): Promise<ImageInput> {
   if (isDatasetEntry(spec)) return _datasetEntry(spec);
-  const bytes = new Uint8Array(readFileSync(spec));
   const source = basename(spec);
+  const where = `read image ${source}`;
+  const size = statSync(spec).size;
+  if (size > MAX_IMAGE_FILE_BYTES)
+    throw new ImageError(
+      'IMAGE_TOO_LARGE',
+      `${where}: the file is ${size} bytes, above ${MAX_IMAGE_FILE_BYTES}`,
+    );
+  const buf = readFileSync(spec);
+  // A view, not a copy: a large DICOM file is held once.
+  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   if (looksLikeDicom(bytes, spec)) return { image: decodeDicom(bytes, source), source, kind: 'dicom' };
+  // The header first: the declared size is checked before any pixel is decoded.
+  let meta: Metadata;
+  try {
+    meta = await sharp(bytes, { limitInputPixels: MAX_IMAGE_SAMPLES }).metadata();
+  } catch (e) {
+    throw new ImageError('BAD_IMAGE', `${where}: cannot decode (${(e as Error).message})`);
+  }
+  checkImageSize(where, { width: meta.width ?? 0, height: meta.height ?? 0, samples: meta.channels ?? 0 });
   let decoded: { data: Buffer; info: OutputInfo };
   try {
-    decoded = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
+    decoded = await sharp(bytes, { limitInputPixels: MAX_IMAGE_SAMPLES })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw new TypeError(`read image ${source}: cannot decode (${(e as Error).message})`);
+    throw new ImageError('BAD_IMAGE', `${where}: cannot decode (${(e as Error).message})`);
   }
   const { width, height, channels } = decoded.info;
-  if (channels < 1 || channels > 4) throw new TypeError(`read image ${source}: ${channels} channels`);
+  if (channels < 1 || channels > 4)
+    throw new ImageError('UNSUPPORTED_IMAGE', `${where}: ${channels} channels (1 to 4 are supported)`);
+  if (decoded.data.byteLength !== width * height * channels)
+    throw new ImageError(
+      'UNSUPPORTED_IMAGE',
+      `${where}: decoded to ${decoded.data.byteLength} bytes for ${width}×${height}×${channels} (only 8-bit samples are supported)`,
+    );
   return {
     image: {
       data: new Uint8Array(decoded.data.buffer, decoded.data.byteOffset, decoded.data.byteLength),
