@@ -373,6 +373,23 @@ test('the same image as DICOM, decoded in the browser, gives the same result; th
   await shot('05-dicom-result');
 });
 
+test('a DICOM the decoder refuses shows its stable image code; nothing is sent', { skip }, async () => {
+  const bad = join(dir, 'colour.dcm');
+  writeFileSync(
+    bad,
+    dicomFile({ rows: 1, cols: 1, bits: 8, pixels: [1, 2, 3], photometric: 'RGB', samples: 3 }),
+  );
+  const before = sent.length;
+  await page.setInputFiles('#file', bad);
+  await page.waitForSelector('#scan-error:not([hidden])');
+  assert.equal(await page.getAttribute('#scan-error', 'data-code'), 'UNSUPPORTED_IMAGE');
+  assert.match(
+    (await page.textContent('#scan-error')) ?? '',
+    /UNSUPPORTED_IMAGE.*colour\.dcm.*only monochrome/,
+  );
+  assert.equal(sent.length, before);
+});
+
 test('after a reload the history is there; a wrong passphrase is refused, the right one unlocks', {
   skip,
 }, async () => {

@@ -5,6 +5,7 @@
  * the pixels are the file's own.
  */
 import { decodeDicom, looksLikeDicom } from '../../client/dicom.ts';
+import { ImageError, MAX_IMAGE_FILE_BYTES } from '../../client/image-errors.ts';
 import type { DecodedImage } from '../../nn/preprocess.ts';
 
 export interface PickedImage {
@@ -18,6 +19,12 @@ export interface PickedImage {
 export const MAX_SIDE = 8192;
 
 export async function decodeImageFile(file: File): Promise<PickedImage> {
+  // Bad input throws an ImageError (BAD_IMAGE, UNSUPPORTED_IMAGE, IMAGE_TOO_LARGE), shown with its code.
+  if (file.size > MAX_IMAGE_FILE_BYTES)
+    throw new ImageError(
+      'IMAGE_TOO_LARGE',
+      `${file.name}: the file is ${file.size} bytes, above ${MAX_IMAGE_FILE_BYTES}`,
+    );
   const bytes = new Uint8Array(await file.arrayBuffer());
   if (looksLikeDicom(bytes, file.name) || file.type === 'application/dicom') {
     return { image: decodeDicom(bytes, file.name), kind: 'dicom', name: file.name, bytes: bytes.length };
@@ -29,12 +36,18 @@ export async function decodeImageFile(file: File): Promise<PickedImage> {
       premultiplyAlpha: 'none',
     });
   } catch {
-    throw new TypeError(`${file.name}: not an image this browser can decode (PNG, JPEG or DICOM expected)`);
+    throw new ImageError(
+      'BAD_IMAGE',
+      `${file.name}: not an image this browser can decode (PNG, JPEG or DICOM expected)`,
+    );
   }
   try {
     const { width, height } = bitmap;
     if (width < 1 || height < 1 || width > MAX_SIDE || height > MAX_SIDE) {
-      throw new RangeError(`${file.name}: ${width}×${height} is outside 1…${MAX_SIDE} pixels per side`);
+      throw new ImageError(
+        width < 1 || height < 1 ? 'BAD_IMAGE' : 'IMAGE_TOO_LARGE',
+        `${file.name}: ${width}×${height} is outside 1…${MAX_SIDE} pixels per side`,
+      );
     }
     const canvas = document.createElement('canvas');
     canvas.width = width;

@@ -9,6 +9,7 @@
  */
 import './polyfill.ts';
 import { BlindDxClient } from '../../client/http-client.ts';
+import { isImageErrorCode } from '../../client/image-errors.ts';
 import { type PublicKeyJwk, parsePublicKey } from '../../protocol/ed25519.ts';
 import type {
   ModelListBody,
@@ -72,6 +73,7 @@ function showError(id: string, e: unknown): void {
     msg = `The model bundle is not signed by a publisher key this browser trusts (${msg}).`;
   else if (code === 'RESPONSE_SIGNATURE_INVALID')
     msg = `The answer's signature did not verify; the result was discarded (${msg}).`;
+  else if (isImageErrorCode(code)) msg = `This image cannot be used (${code}): ${msg}`;
   el.textContent = msg;
   el.dataset.code = code ?? '';
   el.hidden = false;

@@ -12,7 +12,9 @@ here, only the encrypted embedding is sent, and only this machine can read the r
 bundle's signature and the server's response signature are both verified.
 
 <image>   a PNG/JPEG file, a DICOM file (uncompressed monochrome, 8/16-bit), or a dataset entry
-          such as pneumoniamnist:test:12
+          such as pneumoniamnist:test:12; at most 16384 pixels per side, 2^28 samples and 1 GiB.
+          An image that cannot be used stops the run before any request, with exit 1 and
+          BAD_IMAGE, UNSUPPORTED_IMAGE or IMAGE_TOO_LARGE
 
 options:
   --server <url>          the BlindDx service

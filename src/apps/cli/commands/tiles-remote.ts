@@ -9,7 +9,7 @@ import { RemoteCnn } from '../../../client/cnn-client.ts';
 import { RemotePackedCnn } from '../../../client/cnn-packed-client.ts';
 import { classifyImageTilesRemote } from '../../../client/cnn-tiles.ts';
 import { BlindDxClient } from '../../../client/http-client.ts';
-import { readImageInput } from '../../../client/node/image-input.node.ts';
+import { type ImageInput, readImageInput } from '../../../client/node/image-input.node.ts';
 import { classifyImageTiles } from '../../../client/tiles.ts';
 import { type CnnModel, parseCnnModel } from '../../../nn/cnn/ir.ts';
 import { argmax } from '../../../nn/cnn/results-eval.ts';
@@ -106,7 +106,13 @@ export async function runTilesRemote(a: {
   // The packed variant of a served CNN is its own model (own parameters and keys): `<id>.packed`.
   const modelId = packed && !found.modelId.endsWith('.packed') ? `${found.modelId}.packed` : found.modelId;
   const grid = v.grid === undefined ? undefined : parseGridSpec(v.grid as string);
-  const input = await readImageInput(a.image);
+  let input: ImageInput;
+  try {
+    input = await readImageInput(a.image);
+  } catch (e) {
+    console.error(failureLine('tiles', e));
+    return 1;
+  }
   const http = new BlindDxClient({ baseUrl: a.server, token, trustedModelKeys: trusted.keys });
   const onPatch = (d: number, n: number) => {
     if (process.stderr.isTTY) process.stderr.write(`\rpatch ${d}/${n}${d === n ? '\n' : ''}`);

@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { readImageInput } from '../../../client/node/image-input.node.ts';
+import { type ImageInput, readImageInput } from '../../../client/node/image-input.node.ts';
 import { classifyImageTiles } from '../../../client/tiles.ts';
 import { parseCnnModel } from '../../../nn/cnn/ir.ts';
 import { parseGridSpec, type TileAggregation } from '../../../nn/cnn/tiles.ts';
-import type { CliCommand } from '../command.ts';
+import { type CliCommand, failureLine } from '../command.ts';
 import { printTileDecisions, REMOTE_TILE_OPTIONS, runTilesRemote } from './tiles-remote.ts';
 
 const usage = `usage: blinddx tiles <image> --model <name|dir> [--grid RxC] [--mode streamed|packed] [--aggregate max|mean] [--json]
@@ -73,7 +73,13 @@ export const tilesCommand: CliCommand = {
     const dir = existsSync(resolve(name, 'model.json')) ? name : resolve('models', name);
     const model = parseCnnModel(JSON.parse(readFileSync(resolve(dir, 'model.json'), 'utf8')));
     const [C, ph, pw] = model.inputShape.length === 3 ? model.inputShape : [1, ...model.inputShape];
-    const input = await readImageInput(spec);
+    let input: ImageInput;
+    try {
+      input = await readImageInput(spec);
+    } catch (e) {
+      console.error(failureLine('tiles', e)); // e.g. `blinddx tiles: BAD_IMAGE: read image x.png: …`
+      return 1;
+    }
     const packed = mode === 'packed';
     const want = values.grid === undefined ? undefined : parseGridSpec(values.grid as string);
     process.stderr.write(
