@@ -22,6 +22,7 @@ import { loadCiphertext } from '../he/hardened-load.ts';
 import { generateKeys, type KeySet } from '../he/keys.ts';
 import { decryptOutput, encryptInputSeeded } from '../nn/cnn/client.ts';
 import type { ClientPlan } from '../nn/cnn/plan.ts';
+import { argmax, softmax } from '../nn/logits.ts';
 import { MODEL_KIND_HEADER, parseCnnLayout } from '../protocol/cnn-layout.ts';
 import type { Digest } from '../protocol/digest.ts';
 import { BlindDxError } from '../protocol/errors.ts';
@@ -46,21 +47,6 @@ export interface ClassifyManyOptions {
   readonly concurrency?: number;
   /** Called after each image with (done, total). */
   readonly onProgress?: (done: number, total: number) => void;
-}
-
-/** Softmax, stable. */
-export function softmax(logits: ArrayLike<number>): Float64Array {
-  let m = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < logits.length; i++) m = Math.max(m, logits[i]);
-  const e = Float64Array.from(logits, (v) => Math.exp(v - m));
-  const s = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / s);
-}
-
-function _argmax(v: ArrayLike<number>): number {
-  let k = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[k]) k = i;
-  return k;
 }
 
 export class RemoteCnn extends RemoteSession {
@@ -161,7 +147,7 @@ export class RemoteCnn extends RemoteSession {
     return {
       logits,
       probabilities,
-      predicted: _argmax(logits),
+      predicted: argmax(logits),
       requestId: r.requestId,
       bytes: { up: ct.length, down: r.results[0].length },
       ms: performance.now() - t0,

@@ -1,4 +1,5 @@
 import { NnError } from './errors.ts';
+import { argmax, softmax } from './logits.ts';
 
 /** Output non-linearity applied by the client after decryption (never under encryption). */
 export type HeadActivation = 'sigmoid' | 'softmax';
@@ -178,19 +179,10 @@ export function probabilities(spec: HeadSpec, logits: ArrayLike<number>): Float6
     const p = 1 / (1 + Math.exp(-logits[0]));
     return Float64Array.from([1 - p, p]);
   }
-  let m = -Infinity;
-  for (let i = 0; i < logits.length; i++) m = Math.max(m, logits[i]);
-  const out = new Float64Array(logits.length);
-  let s = 0;
-  for (let i = 0; i < logits.length; i++) s += out[i] = Math.exp(logits[i] - m);
-  for (let i = 0; i < out.length; i++) out[i] /= s;
-  return out;
+  return softmax(logits);
 }
 
 /** Index of the predicted class (threshold 0.5 for sigmoid heads). */
 export function predictedClass(spec: HeadSpec, logits: ArrayLike<number>): number {
-  const p = probabilities(spec, logits);
-  let best = 0;
-  for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
-  return best;
+  return argmax(probabilities(spec, logits));
 }

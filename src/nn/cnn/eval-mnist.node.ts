@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { HeContext } from '../../he/context.ts';
 import { generateKeys } from '../../he/keys.ts';
 import { loadIdxDataset } from '../data/idx.node.ts';
+import { argmax } from '../logits.ts';
 import { packInput } from './client.ts';
 import { EncryptedCnn, inferLocally } from './encrypted-executor.ts';
 import { runStages } from './executor.ts';
@@ -18,12 +19,6 @@ import { parseCnnModel } from './ir.ts';
 import { planCnn } from './planner.ts';
 import { preprocessImage, referenceForward } from './reference.ts';
 import { SimBackend } from './sim-backend.ts';
-
-const argmax = (v: ArrayLike<number>) => {
-  let k = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[k]) k = i;
-  return k;
-};
 
 /** Per-image outcome. */
 interface ImageResult {

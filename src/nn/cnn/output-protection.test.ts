@@ -6,6 +6,7 @@ import { decrypt, saveCiphertext } from '../../he/crypt.ts';
 import { decodeSlots } from '../../he/encoder.ts';
 import { generateKeys } from '../../he/keys.ts';
 import { loadIdxDataset } from '../data/idx.node.ts';
+import { argmax } from '../logits.ts';
 import { decryptOutput, encryptInput } from './client.ts';
 import { EncryptedCnn } from './encrypted-executor.ts';
 import { parseCnnModel } from './ir.ts';
@@ -100,7 +101,6 @@ test('protected CNN responses: extracted, re-randomized, flooded, constant shape
     const logits = decryptOutput(keys, plan.client, out);
     for (const [k, v] of logits.entries())
       assert.ok(Math.abs(v - r[k]) <= LOGIT_TOL, `image ${i} logit ${k}: ${v} vs ${r[k]}`);
-    const argmax = (v: ArrayLike<number>) => Array.from(v).indexOf(Math.max(...Array.from(v)));
     assert.equal(argmax(logits), argmax(r), `image ${i}: argmax`);
   }
   shapes.add(`${a.level}/${a.scale}/${a.size}/${bytesA.length}`);

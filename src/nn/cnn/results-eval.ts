@@ -3,6 +3,7 @@ import { saveCiphertext } from '../../he/crypt.ts';
 import { generateKeys } from '../../he/keys.ts';
 import type { ImageDataset } from '../data/dataset.ts';
 import { NnError } from '../errors.ts';
+import { argmax } from '../logits.ts';
 import { Rng } from '../train/rng.ts';
 import { type BatchPlan, decryptBatch, encryptBatch, planBatch, runBatch } from './batch-executor.ts';
 import { decryptOutput, encryptInput, encryptInputSeeded, packInput } from './client.ts';
@@ -25,12 +26,8 @@ import { interleavedToPlanar } from './tiles.ts';
 /** Progress callback: `done` of `total` items of `phase`. */
 export type Progress = (phase: string, done: number, total: number) => void;
 
-/** Index of the largest value. */
-export function argmax(v: ArrayLike<number>): number {
-  let k = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[k]) k = i;
-  return k;
-}
+// One argmax for the CNN tools: re-exported here for the scripts that import it with median.
+export { argmax } from '../logits.ts';
 
 /** Median (the mean of the two middle values for an even count). */
 export function median(xs: readonly number[]): number {

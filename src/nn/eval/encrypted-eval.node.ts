@@ -8,6 +8,7 @@ import { CoeffHeadEvaluator } from '../coeff-head-server.ts';
 import { loadMedMnist, type MedMnistName, type Split } from '../data/medmnist.node.ts';
 import { NnError } from '../errors.ts';
 import { evaluateHeadPlain, probabilities } from '../head.ts';
+import { argmax } from '../logits.ts';
 import { loadSplitModelDir } from '../train/evaluate.node.ts';
 import { accuracy, rocAuc } from '../train/metrics.ts';
 import { computeEmbeddings } from './embeddings.node.ts';
@@ -42,12 +43,6 @@ export function embeddingBoundFrom(data: Float32Array): number {
   let m = 0;
   for (const v of data) m = Math.max(m, Math.abs(v));
   return 2 ** Math.ceil(Math.log2(Math.max(4 * m, 2 ** -10)));
-}
-
-function argmax(p: ArrayLike<number>): number {
-  let best = 0;
-  for (let j = 1; j < p.length; j++) if (p[j] > p[best]) best = j;
-  return best;
 }
 
 /**

@@ -5,6 +5,7 @@ import { planCnn } from '../cnn/planner.ts';
 import { preprocessImage, referenceForward } from '../cnn/reference.ts';
 import { classCounts, type ImageDataset, subsetDataset } from '../data/dataset.ts';
 import { NnError } from '../errors.ts';
+import { argmax, softmax } from '../logits.ts';
 import { exportBackboneOnnx } from '../onnx/export-backbone.ts';
 import type { AugmentOptions } from './augment.ts';
 import {
@@ -116,15 +117,8 @@ export function measureCnnModel(model: CnnModel, ds: ImageDataset, limit = ds.n)
   const probs: number[] = [];
   for (let i = 0; i < n; i++) {
     const y = referenceForward(model, preprocessImage(model, ds.images.subarray(i * size, (i + 1) * size)));
-    let m = -Infinity;
-    for (const v of y) m = Math.max(m, v);
-    let s = 0;
-    const e = Array.from(y, (v) => Math.exp(v - m));
-    for (const v of e) s += v;
-    let arg = 0;
-    for (let j = 1; j < y.length; j++) if (y[j] > y[arg]) arg = j;
-    pred[i] = arg;
-    for (const v of e) probs.push(v / s);
+    pred[i] = argmax(y);
+    for (const v of softmax(y)) probs.push(v);
     if (k !== 0 && y.length !== k)
       throw new NnError('NN_SHAPE_MISMATCH', `measureCnnModel: ${y.length} logits for ${k} classes`);
   }
