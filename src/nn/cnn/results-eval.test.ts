@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { HeContext } from '../../he/context.ts';
+import { encryptSymmetric, saveCiphertext } from '../../he/crypt.ts';
+import { encodeSlots } from '../../he/encoder.ts';
+import { generateKeys } from '../../he/keys.ts';
 import type { ImageDataset } from '../data/dataset.ts';
+import { planBatch } from './batch-executor.ts';
 import { planCnn } from './planner.ts';
 import {
   evaluateLatency,
@@ -63,7 +68,16 @@ test('encrypted (real SEAL): protected throughput and latency logits match float
   assert.equal(tp.agreement, 1);
   assert.equal(tp.acc, plain.acc);
   assert.ok(tp.maxAbsLogitDelta < 5e-2, `throughput max |Δ| ${tp.maxAbsLogitDelta}`);
-  assert.ok(tp.batchBytesUp > 0 && tp.batchBytesDown > 0);
+  assert.ok(tp.batchBytesDown > 0);
+  // Seeded upload: one ciphertext per input feature (50), each about half a full input ciphertext.
+  {
+    using ctx = await HeContext.create(planBatch(model).params.literal);
+    using keys = generateKeys(ctx);
+    using pt = encodeSlots(ctx, [0], { period: ctx.params.slots });
+    using ct = encryptSymmetric(keys, pt);
+    const ratio = tp.batchBytesUp / 50 / saveCiphertext(ct).length;
+    assert.ok(ratio > 0.49 && ratio < 0.51, `seeded / full input ciphertext = ${ratio}`);
+  }
   const lat = await evaluateLatency(model, ds, idx.slice(0, 2), { ...plain, preds: plain.preds.slice(0, 2) });
   assert.equal(lat.protected, true);
   assert.equal(lat.imageMs.length, 2);

@@ -1,5 +1,6 @@
 import { HeContext } from '../../he/context.ts';
-import { saveCiphertext } from '../../he/crypt.ts';
+import { encryptSymmetricSeeded, saveCiphertext } from '../../he/crypt.ts';
+import { encodeSlots } from '../../he/encoder.ts';
 import { generateKeys } from '../../he/keys.ts';
 import type { ImageDataset } from '../data/dataset.ts';
 import { NnError } from '../errors.ts';
@@ -153,8 +154,12 @@ export interface ThroughputResult extends EncryptedResult {
   readonly batches: number;
   readonly batchSize: number;
   readonly imagesPerSecond: number;
-  /** Bytes of one batch's input / output ciphertexts as serialized (not seeded). */
+  /**
+   * Bytes of one batch's inputs in the seeded form a client uploads (one seeded ciphertext per input
+   * feature, about half a full one: c1 is a 64-byte seed).
+   */
   readonly batchBytesUp: number;
+  /** Bytes of one batch's output ciphertexts as serialized (what the server returns). */
   readonly batchBytesDown: number;
 }
 
@@ -194,7 +199,9 @@ export async function evaluateThroughput(
       const outs = runBatch(ctx, keys, plan, cts, { batch: part.length });
       try {
         if (b === 0) {
-          bytesUp = saveCiphertext(cts[0]).length * cts.length;
+          // The uncompressed seeded size depends only on the parameters and level, not the values.
+          using pt = encodeSlots(ctx, new Float64Array(ctx.params.slots), { period: ctx.params.slots });
+          bytesUp = encryptSymmetricSeeded(keys, pt).length * cts.length;
           bytesDown = outs.reduce((a, c) => a + saveCiphertext(c).length, 0);
         }
         logits = decryptBatch(keys, outs, part.length, plan);
