@@ -19,6 +19,7 @@
  */
 import { TaskError, WorkerPool } from '../../he/node/worker-pool.ts';
 import type { ParametersLiteral } from '../../he/params.ts';
+import type { CnnPlan } from '../../nn/cnn/plan.ts';
 import { type WindowPackedLayout, windowPackedLayout } from '../../nn/cnn/window-packed.ts';
 import { canonicalJson } from '../../protocol/canonical-json.ts';
 import {
@@ -42,7 +43,7 @@ import {
   classNames,
   cnnClassesOf,
   parseCnnModelBytes,
-  servedCnnPlan,
+  servedCnnPlanOfBytes,
   servedPackedPlan,
 } from './cnn-model-bundle.ts';
 import { bundleMismatch, rethrowEngineError, taskKeyMaterial } from './engine-errors.ts';
@@ -90,11 +91,13 @@ export class CnnEngine implements InferenceEngine {
     }
     const bytes = model.files.get(CNN_MODEL_FILE);
     if (bytes === undefined) bundleMismatch(id, `server file ${CNN_MODEL_FILE} is missing`);
-    const cnn = parseCnnModelBytes(bytes, `model ${id}`);
-    let plan: ReturnType<typeof servedCnnPlan>;
+    let plan: CnnPlan;
     try {
-      plan = servedCnnPlan(cnn);
+      // The plan of exactly these bytes: reused when this process just planned the same bytes (the
+      // demo start-up's stamp or bundle build), planned here otherwise.
+      ({ plan } = servedCnnPlanOfBytes(bytes, `model ${id}`, { last: true }));
     } catch (e) {
+      if (e instanceof BlindDxError) throw e; // not a CNN: MODEL_BUNDLE_MISMATCH already
       return bundleMismatch(id, `cannot plan it: ${(e as Error).message}`);
     }
     if (plan.server.protection === undefined) bundleMismatch(id, 'its plan does not protect responses');

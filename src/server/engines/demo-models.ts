@@ -3,7 +3,8 @@
  * models (`models/<name>/`: model.json, backbone.onnx, head.json) but no signing key: on start, the
  * service makes a demo publisher key once under its data directory, signs a bundle for every split
  * model with a linear head and for the CNN models it is asked to serve (`cnnModels`, e.g.
- * mnist-cnn: planned once here, protected), and trusts that key (and only for these bundles' directory).
+ * mnist-cnn: planned once per start, protected — the stamp, the bundle build and the engine's check
+ * share the plan of the same bytes), and trusts that key (and only for these bundles' directory).
  *
  * ```
  * <dataDir>/demo-publisher.key.json   private Ed25519 key (0600), made on the first start
@@ -23,12 +24,7 @@ import {
   parsePrivateKey,
   publicPart,
 } from '../../protocol/ed25519.ts';
-import {
-  buildCnnModelBundle,
-  CNN_MODEL_FILE,
-  parseCnnModelBytes,
-  servedCnnPlan,
-} from './cnn-model-bundle.ts';
+import { buildCnnModelBundle, CNN_MODEL_FILE, servedCnnPlanOfBytes } from './cnn-model-bundle.ts';
 import { buildSplitModelBundle, writeBundle } from './split-model-bundle.ts';
 
 export interface DemoModels {
@@ -57,7 +53,8 @@ async function _demoKey(dataDir: string): Promise<{ key: PrivateKeyJwk; pubFile:
 function _cnnPlanStamp(dir: string): string {
   try {
     const bytes = new Uint8Array(readFileSync(join(dir, CNN_MODEL_FILE)));
-    return JSON.stringify(servedCnnPlan(parseCnnModelBytes(bytes, dir)).client);
+    // Kept for the bundle build and the engine's check that follow: the same bytes plan once.
+    return JSON.stringify(servedCnnPlanOfBytes(bytes, dir).plan.client);
   } catch (e) {
     return `unplannable: ${(e as Error).message}`;
   }
