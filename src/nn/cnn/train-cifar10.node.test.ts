@@ -6,42 +6,7 @@ import { runStages } from './executor.ts';
 import { planCnn } from './planner.ts';
 import { preprocessImage, referenceForward } from './reference.ts';
 import { SimBackend } from './sim-backend.ts';
-import { BatchNorm, buildNet, exportModel, loadWeights } from './train-cifar10.node.ts';
-
-test('BatchNorm backward matches finite differences of its training forward', () => {
-  const rng = new Rng(3);
-  const shape = [2, 2, 3];
-  const batch = 3;
-  const bn = new BatchNorm('bn', shape);
-  bn.gamma.value.set([1.5, 0.7]);
-  bn.beta.value.set([0.2, -0.1]);
-  const x = Float32Array.from({ length: batch * 12 }, () => rng.normal());
-  const r = Float32Array.from({ length: batch * 12 }, () => rng.normal());
-  const loss = (xs: Float32Array) => bn.forward(xs, batch, true).reduce((a, v, i) => a + v * r[i], 0);
-  bn.forward(x, batch, true);
-  const dx = bn.backward(r, batch, true).slice();
-  const dGamma = bn.gamma.grad.slice();
-  const h = 1e-2;
-  for (let i = 0; i < x.length; i++) {
-    const xp = x.slice();
-    xp[i] += h;
-    const xm = x.slice();
-    xm[i] -= h;
-    const num = (loss(xp) - loss(xm)) / (2 * h);
-    assert.ok(Math.abs(num - dx[i]) < 2e-2, `dx[${i}] ${dx[i]} vs numeric ${num}`);
-  }
-  // dL/dγ_c = Σ r·x̂ over channel c: recompute from the definition.
-  const y0 = bn.forward(x, batch, true).slice();
-  for (let c = 0; c < 2; c++) {
-    let s = 0;
-    for (let b = 0; b < batch; b++)
-      for (let j = 0; j < 6; j++) {
-        const k = (b * 2 + c) * 6 + j;
-        s += (r[k] * (y0[k] - bn.beta.value[c])) / bn.gamma.value[c];
-      }
-    assert.ok(Math.abs(s - dGamma[c]) < 1e-3, `dγ[${c}] ${dGamma[c]} vs ${s}`);
-  }
-});
+import { buildNet, exportModel, loadWeights } from './train-cifar10.node.ts';
 
 test('exported CIFAR-10 net: IR reference = float32 net, and its plan simulates within 1e-2', () => {
   const net = buildNet('c4k6s4p1,c4k3s1,p2', 5);

@@ -22,10 +22,9 @@ import { saveCiphertext } from '../../he/crypt.ts';
 import { generateKeys } from '../../he/keys.ts';
 import { CIFAR10_CLASSES, loadCifar10Jpeg } from '../data/cifar10.node.ts';
 import type { ImageDataset } from '../data/dataset.ts';
-import type { Conv2d } from '../train/conv2d.ts';
-import type { Dense } from '../train/dense.ts';
+import { loadCnnModelWeights, sequentialToCnnModel } from '../train/cnn-export.ts';
 import { fit, type TensorData } from '../train/fit.ts';
-import { ensure, type Layer, type LayerConfig, type Param } from '../train/layer.ts';
+import type { LayerConfig } from '../train/layer.ts';
 import { Rng } from '../train/rng.ts';
 import { Sequential } from '../train/sequential.ts';
 import { decryptOutput, encryptInput, encryptInputSeeded, packInput } from './client.ts';
@@ -38,134 +37,31 @@ import { argmax, modelImage } from './results-eval.ts';
 import { SimBackend } from './sim-backend.ts';
 import { unpoolLastAvgpool } from './unpool.ts';
 
-const EPS = 1e-5;
-
-/**
- * BatchNorm over channels of `[C, H, W]` (or features of `[C]`) for training: batch statistics in
- * training, running statistics in inference. Exported to the IR as `batchnorm` (folded by the planner).
- */
-export class BatchNorm implements Layer {
-  // The library's config union has no batchnorm; this layer is never exported through it.
-  readonly config = { type: 'batchnorm' } as unknown as LayerConfig;
-  readonly inShape: readonly number[];
-  readonly outShape: readonly number[];
-  readonly gamma: Param;
-  readonly beta: Param;
-  readonly runMean: Float64Array;
-  readonly runVar: Float64Array;
-  readonly momentum = 0.1;
-  #xhat: Float32Array | undefined;
-  #y: Float32Array | undefined;
-  #dx: Float32Array | undefined;
-  #invStd: Float64Array;
-  constructor(name: string, shape: readonly number[]) {
-    this.inShape = shape;
-    this.outShape = shape;
-    const c = shape[0];
-    this.gamma = { name: `${name}.gamma`, value: new Float32Array(c).fill(1), grad: new Float32Array(c) };
-    this.beta = { name: `${name}.bias`, value: new Float32Array(c), grad: new Float32Array(c) };
-    this.runMean = new Float64Array(c);
-    this.runVar = new Float64Array(c).fill(1);
-    this.#invStd = new Float64Array(c);
-  }
-  params(): Param[] {
-    return [this.gamma, this.beta];
-  }
-  forward(x: Float32Array, batch: number, training: boolean): Float32Array {
-    const c = this.inShape[0];
-    const hw = this.inShape.length === 3 ? this.inShape[1] * this.inShape[2] : 1;
-    const y = (this.#y = ensure(this.#y, x.length));
-    const xhat = (this.#xhat = ensure(this.#xhat, x.length));
-    const g = this.gamma.value;
-    const bt = this.beta.value;
-    for (let ch = 0; ch < c; ch++) {
-      let mean: number;
-      let varc: number;
-      if (training) {
-        let s = 0;
-        let s2 = 0;
-        for (let b = 0; b < batch; b++) {
-          const base = (b * c + ch) * hw;
-          for (let j = 0; j < hw; j++) {
-            const v = x[base + j];
-            s += v;
-            s2 += v * v;
-          }
-        }
-        const m = batch * hw;
-        mean = s / m;
-        varc = Math.max(s2 / m - mean * mean, 0);
-        this.runMean[ch] = (1 - this.momentum) * this.runMean[ch] + this.momentum * mean;
-        this.runVar[ch] =
-          (1 - this.momentum) * this.runVar[ch] + this.momentum * varc * (m / Math.max(1, m - 1));
-      } else {
-        mean = this.runMean[ch];
-        varc = this.runVar[ch];
-      }
-      const inv = 1 / Math.sqrt(varc + EPS);
-      this.#invStd[ch] = inv;
-      for (let b = 0; b < batch; b++) {
-        const base = (b * c + ch) * hw;
-        for (let j = 0; j < hw; j++) {
-          const xh = (x[base + j] - mean) * inv;
-          xhat[base + j] = xh;
-          y[base + j] = g[ch] * xh + bt[ch];
-        }
-      }
-    }
-    return y;
-  }
-  backward(dy: Float32Array, batch: number, needInputGrad: boolean): Float32Array {
-    const c = this.inShape[0];
-    const hw = this.inShape.length === 3 ? this.inShape[1] * this.inShape[2] : 1;
-    const xhat = this.#xhat!;
-    const dx = needInputGrad ? (this.#dx = ensure(this.#dx, dy.length)) : new Float32Array(0);
-    const m = batch * hw;
-    for (let ch = 0; ch < c; ch++) {
-      let sdy = 0;
-      let sdyx = 0;
-      for (let b = 0; b < batch; b++) {
-        const base = (b * c + ch) * hw;
-        for (let j = 0; j < hw; j++) {
-          sdy += dy[base + j];
-          sdyx += dy[base + j] * xhat[base + j];
-        }
-      }
-      this.gamma.grad[ch] += sdyx;
-      this.beta.grad[ch] += sdy;
-      if (!needInputGrad) continue;
-      const k = (this.gamma.value[ch] * this.#invStd[ch]) / m;
-      for (let b = 0; b < batch; b++) {
-        const base = (b * c + ch) * hw;
-        for (let j = 0; j < hw; j++) dx[base + j] = k * (m * dy[base + j] - sdy - xhat[base + j] * sdyx);
-      }
-    }
-    return dx;
-  }
-}
-
 /**
  * Architecture spec: comma-separated blocks, `c<out>k<kernel>s<stride>[p<pad>]` = conv (default padding
  * (k−1)/2 for odd k, 0 for even k) → BatchNorm → x²; `p<k>` = avgpool k×k; `h<units>` = dense → BatchNorm → x².
- * The head (flatten → dense 10) is appended. Default "c16k3s2,c64k3s2,p2".
+ * The head (flatten → dense 10) is appended. Default "c16k3s2,c64k3s2,p2". BatchNorm is the
+ * library's (`src/nn/train/batchnorm.ts`: γ/β not weight-decayed, running statistics kept with the
+ * best epoch).
  */
 export function buildNet(spec: string, seed: number): Sequential {
   const configs: LayerConfig[] = [];
-  const bnAt: number[] = [];
   let flat = false;
   for (const block of spec.split(',')) {
     let m = /^c(\d+)k(\d+)s(\d+)(?:p(\d+))?$/.exec(block);
     if (m) {
       const k = Number(m[2]);
-      configs.push({
-        type: 'conv2d',
-        outChannels: Number(m[1]),
-        kernel: k,
-        stride: Number(m[3]),
-        padding: m[4] !== undefined ? Number(m[4]) : k % 2 === 1 ? (k - 1) / 2 : 0,
-      });
-      bnAt.push(configs.length);
-      configs.push({ type: 'square' }, { type: 'square' });
+      configs.push(
+        {
+          type: 'conv2d',
+          outChannels: Number(m[1]),
+          kernel: k,
+          stride: Number(m[3]),
+          padding: m[4] !== undefined ? Number(m[4]) : k % 2 === 1 ? (k - 1) / 2 : 0,
+        },
+        { type: 'batchnorm' },
+        { type: 'square' },
+      );
       continue;
     }
     m = /^p(\d+)$/.exec(block);
@@ -177,102 +73,42 @@ export function buildNet(spec: string, seed: number): Sequential {
     if (m) {
       if (!flat) configs.push({ type: 'flatten' });
       flat = true;
-      configs.push({ type: 'dense', units: Number(m[1]) });
-      bnAt.push(configs.length);
-      configs.push({ type: 'square' }, { type: 'square' });
+      configs.push({ type: 'dense', units: Number(m[1]) }, { type: 'batchnorm' }, { type: 'square' });
       continue;
     }
     throw new Error(`bad --arch block "${block}"`);
   }
   if (!flat) configs.push({ type: 'flatten' });
   configs.push({ type: 'dense', units: 10 });
-  const net = new Sequential([3, 32, 32], configs, new Rng(seed));
-  for (const i of bnAt) net.layers[i] = new BatchNorm(`bn${i}`, net.layers[i].inShape); // placeholder → BN
-  return net;
+  return new Sequential([3, 32, 32], configs, new Rng(seed));
 }
 
 const f8 = (a: ArrayLike<number>) => Array.from(a, (v) => Number(Number(v).toPrecision(8)));
 
-/** The IR of the network (BatchNorm with its running statistics). */
+/** The IR of the network (BatchNorm with its running statistics), every number rounded to 8 digits. */
 export function exportModel(net: Sequential, pre: { mean: number[]; std: number[] }, name: string): CnnModel {
-  const layers: CnnLayer[] = [];
-  let shape = net.inShape;
-  for (const l of net.layers) {
-    if (l instanceof BatchNorm) {
-      layers.push({
-        op: 'batchnorm',
-        gamma: f8(l.gamma.value),
-        beta: f8(l.beta.value),
-        mean: f8(l.runMean),
-        variance: f8(l.runVar),
-        epsilon: EPS,
-      });
-    } else if (l.config.type === 'conv2d') {
-      const c = l as Conv2d;
-      layers.push({
-        op: 'conv2d',
-        inChannels: shape[0],
-        outChannels: c.config.outChannels,
-        kernel: [c.config.kernel, c.config.kernel],
-        stride: [c.config.stride, c.config.stride],
-        padding: [c.config.padding, c.config.padding],
-        weight: f8(c.weight.value),
-        bias: f8(c.bias.value),
-      });
-    } else if (l.config.type === 'square') layers.push({ op: 'poly', coeffs: [0, 0, 1] });
-    else if (l.config.type === 'avgpool')
-      layers.push({
-        op: 'avgpool2d',
-        kernel: [l.config.kernel, l.config.kernel],
-        stride: [l.config.stride, l.config.stride],
-        padding: [0, 0],
-      });
-    else if (l.config.type === 'flatten') layers.push({ op: 'flatten' });
-    else if (l.config.type === 'dense') {
-      const d = l as Dense;
-      layers.push({
-        op: 'dense',
-        inFeatures: shape.reduce((a, b) => a * b, 1),
-        outFeatures: d.config.units,
-        weight: f8(d.weight.value),
-        bias: f8(d.bias.value),
-      });
-    } else throw new Error(`exportModel: unexpected layer ${l.config.type}`);
-    shape = l.outShape;
-  }
-  return parseCnnModel({
-    format: 'blinddx-cnn',
-    version: 1,
+  const ir = sequentialToCnnModel(net, {
     name,
-    inputShape: [3, 32, 32],
     preprocessing: { scale: 1 / 255, mean: pre.mean, std: pre.std },
-    layers,
-    classes: [...CIFAR10_CLASSES],
+    classes: CIFAR10_CLASSES,
   });
+  const layers = ir.layers.map((l): CnnLayer => {
+    switch (l.op) {
+      case 'conv2d':
+      case 'dense':
+        return { ...l, weight: f8(l.weight), bias: f8(l.bias ?? []) };
+      case 'batchnorm':
+        return { ...l, gamma: f8(l.gamma), beta: f8(l.beta), mean: f8(l.mean), variance: f8(l.variance) };
+      default:
+        return l;
+    }
+  });
+  return parseCnnModel({ ...ir, layers });
 }
 
 /** Loads the weights (and BatchNorm statistics) of an IR written by {@link exportModel} into `net`. */
 export function loadWeights(net: Sequential, model: CnnModel): void {
-  if (model.layers.length !== net.layers.length)
-    throw new Error(`loadWeights: ${model.layers.length} IR layers for ${net.layers.length} network layers`);
-  net.layers.forEach((l, i) => {
-    const ir = model.layers[i];
-    if (l instanceof BatchNorm && ir.op === 'batchnorm') {
-      l.gamma.value.set(ir.gamma);
-      l.beta.value.set(ir.beta);
-      l.runMean.set(ir.mean);
-      l.runVar.set(ir.variance);
-    } else if (
-      (l.config.type === 'conv2d' && ir.op === 'conv2d') ||
-      (l.config.type === 'dense' && ir.op === 'dense')
-    ) {
-      const c = l as Conv2d | Dense;
-      if (c.weight.value.length !== ir.weight.length) throw new Error(`loadWeights: layer ${i} size differs`);
-      c.weight.value.set(ir.weight);
-      c.bias.value.set(ir.bias ?? []);
-    } else if (!(l.config.type === 'square' || l.config.type === 'avgpool' || l.config.type === 'flatten'))
-      throw new Error(`loadWeights: layer ${i} (${l.config.type}) does not match IR op ${ir.op}`);
-  });
+  loadCnnModelWeights(net, model);
 }
 
 /** Per-channel mean/std of the (training) images in [0, 1], rounded to 4 digits. */

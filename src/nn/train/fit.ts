@@ -5,7 +5,7 @@ import { sizeOf } from './layer.ts';
 import { sigmoidBce, softmaxCe } from './loss.ts';
 import { accuracy, balancedAccuracy, macroAuc } from './metrics.ts';
 import { Rng } from './rng.ts';
-import type { Sequential } from './sequential.ts';
+import type { NetSnapshot, Sequential } from './sequential.ts';
 
 /** Normalised samples `[N, C, H, W]` with their labels. */
 export interface TensorData {
@@ -64,7 +64,7 @@ export interface FitOptions {
   onEpoch?: (r: EpochReport) => void;
 }
 
-/** Outcome of {@link fit}: the network holds the weights of `bestEpoch` on return. */
+/** Outcome of {@link fit}: the network holds the weights and buffers of `bestEpoch` on return. */
 export interface FitResult {
   bestEpoch: number;
   bestVal: EvalMetrics;
@@ -146,7 +146,8 @@ export function evaluate(
 
 /**
  * Mini-batch training with Adam, cosine learning-rate decay, optional augmentation, and model
- * selection on the validation set (the best epoch's weights are restored at the end).
+ * selection on the validation set (the best epoch's parameters and buffers — BatchNorm running
+ * statistics — are restored at the end).
  * Deterministic for a given seed. Without a validation set (`val` undefined or empty) the last epoch
  * is kept whatever `select` says.
  */
@@ -180,7 +181,7 @@ export function fit(
           : m.auc;
   const empty: TensorData = { x: new Float32Array(0), labels: new Uint8Array(0), n: 0, shape: train.shape };
   const history: EpochReport[] = [];
-  let best: Float32Array[] = net.snapshot();
+  let best: NetSnapshot = net.snapshot();
   let bestEpoch = 0;
   let bestVal: EvalMetrics | undefined;
   const t0 = performance.now();

@@ -3,6 +3,20 @@ export interface Param {
   readonly name: string;
   readonly value: Float32Array;
   readonly grad: Float32Array;
+  /**
+   * `false`: AdamW's decoupled weight decay never shrinks this tensor (BatchNorm γ/β). Unset means
+   * decayed, except that params named `….bias` are undecayed too (`adam.ts`).
+   */
+  readonly decay?: boolean;
+}
+
+/**
+ * Non-trainable layer state that is part of the model (BatchNorm running mean/variance): not touched
+ * by the optimizer, but saved, exported and restored with the parameters.
+ */
+export interface StateBuffer {
+  readonly name: string;
+  readonly value: Float32Array | Float64Array;
 }
 
 /** Serializable description of a layer; the ONNX exporter and checkpoints work from these. */
@@ -16,7 +30,12 @@ export type LayerConfig =
   | { type: 'avgpool'; kernel: number; stride: number }
   | { type: 'gap' }
   | { type: 'flatten' }
-  | { type: 'dense'; units: number };
+  | { type: 'dense'; units: number }
+  /**
+   * Per-channel (of `[C, H, W]`) or per-feature (of `[C]`) batch normalization with trainable γ/β
+   * and running statistics; `momentum` [0.1] weights the newest batch, `epsilon` [1e-5].
+   */
+  | { type: 'batchnorm'; momentum?: number; epsilon?: number };
 
 /**
  * One layer of a {@link Sequential} network. Activations are sample-major batches: `[B, C, H, W]`
@@ -32,6 +51,8 @@ export interface Layer {
   /** Accumulates parameter gradients and returns dL/dx (or an empty array if `needInputGrad` is false). */
   backward(dy: Float32Array, batch: number, needInputGrad: boolean): Float32Array;
   params(): Param[];
+  /** Non-trainable state saved with the parameters (absent = none). */
+  buffers?(): StateBuffer[];
 }
 
 /** Size of a shape. */

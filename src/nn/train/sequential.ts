@@ -1,11 +1,18 @@
 import { NnError } from '../errors.ts';
+import { BatchNorm } from './batchnorm.ts';
 import { Conv2d } from './conv2d.ts';
 import { Dense } from './dense.ts';
 import { Flatten, Relu, Square } from './elementwise.ts';
-import type { Layer, LayerConfig, Param } from './layer.ts';
+import type { Layer, LayerConfig, Param, StateBuffer } from './layer.ts';
 import { Poly2 } from './poly.ts';
 import { AvgPool2d, GlobalAvgPool, MaxPool2d } from './pool.ts';
 import type { Rng } from './rng.ts';
+
+/** Copies of a network's parameters and non-trainable buffers, in {@link Sequential} order. */
+export interface NetSnapshot {
+  readonly params: readonly Float32Array[];
+  readonly buffers: readonly (Float32Array | Float64Array)[];
+}
 
 /**
  * A feed-forward stack of layers built from serializable configs.
@@ -55,6 +62,9 @@ export class Sequential {
         case 'gap':
           layer = new GlobalAvgPool(shape);
           break;
+        case 'batchnorm':
+          layer = new BatchNorm(name, shape, c);
+          break;
         default:
           throw new NnError('NN_INVALID_ARGUMENT', `Sequential: unknown layer ${JSON.stringify(c)}`);
       }
@@ -83,17 +93,37 @@ export class Sequential {
   params(): Param[] {
     return this.layers.flatMap((l) => l.params());
   }
+  /** Non-trainable state (BatchNorm running statistics), saved and restored with the parameters. */
+  buffers(): StateBuffer[] {
+    return this.layers.flatMap((l) => l.buffers?.() ?? []);
+  }
   zeroGrad(): void {
     for (const p of this.params()) p.grad.fill(0);
   }
-  /** Copies of all parameter values (for keeping the best epoch). */
-  snapshot(): Float32Array[] {
-    return this.params().map((p) => p.value.slice());
+  /** Copies of all parameter values and buffers (for keeping the best epoch). */
+  snapshot(): NetSnapshot {
+    return {
+      params: this.params().map((p) => p.value.slice()),
+      buffers: this.buffers().map((b) => b.value.slice()),
+    };
   }
-  restore(values: readonly Float32Array[]): void {
+  restore(state: NetSnapshot): void {
     const ps = this.params();
-    if (values.length !== ps.length)
-      throw new NnError('NN_SHAPE_MISMATCH', 'Sequential.restore: count differs');
-    for (let i = 0; i < ps.length; i++) ps[i].value.set(values[i]);
+    const bs = this.buffers();
+    if (state.params.length !== ps.length || state.buffers.length !== bs.length)
+      throw new NnError(
+        'NN_SHAPE_MISMATCH',
+        `Sequential.restore: ${state.params.length} params / ${state.buffers.length} buffers for a network with ${ps.length} / ${bs.length}`,
+      );
+    ps.forEach((p, i) => {
+      if (state.params[i].length !== p.value.length)
+        throw new NnError('NN_SHAPE_MISMATCH', `Sequential.restore: ${p.name} size differs`);
+    });
+    bs.forEach((b, i) => {
+      if (state.buffers[i].length !== b.value.length)
+        throw new NnError('NN_SHAPE_MISMATCH', `Sequential.restore: ${b.name} size differs`);
+    });
+    for (const [i, p] of ps.entries()) p.value.set(state.params[i]);
+    for (const [i, b] of bs.entries()) b.value.set(state.buffers[i]);
   }
 }
