@@ -52,8 +52,13 @@ function head(
   ];
 }
 
-/** Layers of preset `arch` for `classes` outputs; `poly` swaps every x² for a trainable a·x²+b·x+c. */
-export function cnnPreset(arch: string, classes: number, poly = false): LayerConfig[] {
+/**
+ * Layers of preset `arch` for `classes` outputs; `poly` swaps every x² for a trainable a·x²+b·x+c;
+ * `batchNorm` inserts a BatchNorm between every conv/dense and its activation (free under
+ * encryption: the planner folds it into that conv/dense). Both default to off, so the presets stay
+ * the nets they name.
+ */
+export function cnnPreset(arch: string, classes: number, poly = false, batchNorm = false): LayerConfig[] {
   const f = CNN_PRESETS[arch];
   if (f === undefined) {
     throw new NnError(
@@ -61,6 +66,16 @@ export function cnnPreset(arch: string, classes: number, poly = false): LayerCon
       `cnnPreset: unknown arch "${arch}" (one of ${Object.keys(CNN_PRESETS).join(', ')})`,
     );
   }
-  const layers = f(classes);
-  return poly ? layers.map((l) => (l.type === 'square' ? { type: 'poly' } : l)) : layers;
+  const layers = f(classes).map((l): LayerConfig => (poly && l.type === 'square' ? { type: 'poly' } : l));
+  return batchNorm ? withBatchNorm(layers) : layers;
+}
+
+/** `layers` with a BatchNorm after every conv2d/dense that feeds an activation (x², poly or ReLU). */
+export function withBatchNorm(layers: readonly LayerConfig[]): LayerConfig[] {
+  const act = new Set<LayerConfig['type']>(['square', 'poly', 'relu']);
+  return layers.flatMap((l, i): LayerConfig[] =>
+    (l.type === 'conv2d' || l.type === 'dense') && act.has(layers[i + 1]?.type)
+      ? [l, { type: 'batchnorm' }]
+      : [l],
+  );
 }

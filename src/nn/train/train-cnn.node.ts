@@ -41,6 +41,11 @@ export interface TrainCnnOptions {
   arch?: string;
   /** Trainable a·x²+b·x+c instead of x² [false]. */
   poly?: boolean;
+  /**
+   * BatchNorm between every conv/dense and its activation [false]; exported as IR `batchnorm`
+   * (folded by the planner), so no ONNX file is written for such nets.
+   */
+  batchNorm?: boolean;
   epochs?: number;
   seed?: number;
   batchSize?: number;
@@ -134,7 +139,7 @@ export function measureCnnModel(model: CnnModel, ds: ImageDataset, limit = ds.n)
 /**
  * Trains an HE-friendly CNN (a preset of `cnn-presets.ts`) with the `src/nn/train` library: Adam
  * with cosine decay and optional AdamW decay, seeded init/shuffle/augmentation (same seed → same
- * model), optional class weights, epoch selection on the validation split where one exists (else the
+ * model), optional BatchNorm, optional class weights, epoch selection on the validation split where one exists (else the
  * last epoch). Writes `<outDir>/model.json` (CNN IR), `model.onnx` (when every activation is x²,
  * the form `onnx-import.ts` reads), `training.json` (options, split, metrics via the IR reference,
  * plan statistics) and `training.log` (one line per epoch).
@@ -180,12 +185,13 @@ export function trainCnn(opts: TrainCnnOptions): TrainCnnResult {
   );
   say(`split: ${data.split}`);
 
-  const layers = cnnPreset(arch, K, opts.poly === true);
+  const batchNorm = opts.batchNorm === true;
+  const layers = cnnPreset(arch, K, opts.poly === true, batchNorm);
   const net = new Sequential([train.channels, train.height, train.width], layers, new Rng(seed));
   torchDefaultScale(net);
   const nParams = net.params().reduce((s, p) => s + p.value.length, 0);
   say(
-    `arch ${arch}${opts.poly ? ' (poly)' : ''}: ${nParams} parameters; epochs ${epochs}, batch ${batchSize}, lr ${lr} cosine, wd ${weightDecay}, shift ${augment.maxShift}, flip ${augment.flip}, class weights ${classWeights ? classWeights.map((w) => w.toFixed(3)).join('/') : 'none'}, seed ${seed}`,
+    `arch ${arch}${opts.poly ? ' (poly)' : ''}${batchNorm ? ' (batchnorm)' : ''}: ${nParams} parameters; epochs ${epochs}, batch ${batchSize}, lr ${lr} cosine, wd ${weightDecay}, shift ${augment.maxShift}, flip ${augment.flip}, class weights ${classWeights ? classWeights.map((w) => w.toFixed(3)).join('/') : 'none'}, seed ${seed}`,
   );
   const select = opts.select ?? 'accuracy';
   const fitResult = fit(net, tTrain, tVal, {
@@ -238,6 +244,7 @@ export function trainCnn(opts: TrainCnnOptions): TrainCnnResult {
     dataset: opts.dataset,
     arch,
     poly: opts.poly === true,
+    ...(batchNorm ? { batchNorm } : {}),
     layers,
     parameters: nParams,
     seed,
@@ -281,7 +288,8 @@ export function trainCnn(opts: TrainCnnOptions): TrainCnnResult {
   writeFileSync(files[0], `${JSON.stringify(model)}\n`);
   writeFileSync(files[1], `${JSON.stringify(training, null, 2)}\n`);
   writeFileSync(files[2], `${lines.join('\n')}\n`);
-  if (!layers.some((l) => l.type === 'poly')) {
+  // The ONNX form (Conv/Mul/Gemm) has no trainable poly or BatchNorm.
+  if (!layers.some((l) => l.type === 'poly' || l.type === 'batchnorm')) {
     const onnx = join(opts.outDir, 'model.onnx');
     writeFileSync(
       onnx,

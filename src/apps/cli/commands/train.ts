@@ -35,7 +35,8 @@ CNN (--kind cnn): an encrypted-inference CNN (x² activations, two of them) trai
 a fixed seed (same seed, same machine → same model), Adam + cosine decay, and the epoch picked on the
 validation split where the dataset has one (MedMNIST, HAM10000), else the last epoch. Writes
   <out>/model.json      CNN IR (what planCnn compiles and the encrypted executor serves)
-  <out>/model.onnx      the same net as ONNX (Conv/Mul/Gemm; onnx-import.ts reads it back; not with --poly)
+  <out>/model.onnx      the same net as ONNX (Conv/Mul/Gemm; onnx-import.ts reads it back; not with
+                        --poly or --batchnorm)
   <out>/training.json   options, split, seed, command, metrics through the IR (accuracy, balanced
                         accuracy, AUC, majority baseline), protected-plan statistics
   <out>/training.log    one line per epoch
@@ -46,6 +47,7 @@ cnn options:
                           hmnist, lesion-grouped stratified 70/15/15 split)
   --arch <preset>         ${Object.keys(CNN_PRESETS).join(' | ')} (default tenseal)
   --poly                  trainable a·x²+b·x+c activations instead of x² (no ONNX export)
+  --batchnorm             BatchNorm after every conv/dense (folded into it when planned; no ONNX export)
   --epochs <n>            (default 10)      --seed <s>         (default 1)
   --lr <x>                (default 0.002)   --batch-size <n>   (default 64)
   --weight-decay <x>      AdamW decay (default 0)
@@ -157,6 +159,7 @@ async function runCnn(values: Record<string, unknown>): Promise<number> {
   }
   const flags = [
     values.poly === true ? ' --poly' : '',
+    values.batchnorm === true ? ' --batchnorm' : '',
     values.flip === true ? ' --flip' : '',
     values['class-weights'] === true ? ' --class-weights' : '',
     o.limit === undefined ? '' : ` --limit ${o.limit}`,
@@ -172,6 +175,7 @@ async function runCnn(values: Record<string, unknown>): Promise<number> {
       outDir: out,
       ...o,
       poly: values.poly === true,
+      batchNorm: values.batchnorm === true,
       flip: values.flip === true,
       classWeights: values['class-weights'] === true,
       command,
@@ -212,6 +216,7 @@ export const trainCommand: CliCommand = {
     kind: { type: 'string' },
     arch: { type: 'string' },
     poly: { type: 'boolean' },
+    batchnorm: { type: 'boolean' },
     shift: { type: 'string' },
     flip: { type: 'boolean' },
     'class-weights': { type: 'boolean' },
