@@ -7,7 +7,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { tinyColourCnn } from '../../src/nn/cnn/test-models.ts';
 import { utf8 } from '../../src/protocol/bytes.ts';
 import { publicPart } from '../../src/protocol/ed25519.ts';
 import { digestFiles, signModelBundle } from '../../src/protocol/model-bundle.ts';
@@ -18,6 +17,7 @@ import {
   servedCnnPlanOfBytes,
 } from '../../src/server/engines/cnn-model-bundle.ts';
 import { loadBundle } from '../../src/server/model-registry.ts';
+import { tinyColourCnn } from '../fixtures/cnn-models.ts';
 import { makePublisherKey } from '../fixtures/model-bundles.ts';
 
 test('servedCnnPlanOfBytes: same bytes share one plan until its last use; other bytes plan afresh', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { wave } from '../../../test/fixtures/cnn-models.ts';
 import { HeContext } from '../../he/context.ts';
 import { decrypt, saveCiphertext } from '../../he/crypt.ts';
 import { decodeSlots } from '../../he/encoder.ts';
@@ -15,7 +16,6 @@ import {
 import { measuredLambda } from './batch-protection.ts';
 import type { CnnModel } from './ir.ts';
 import { preprocessImage, referenceForward } from './reference.ts';
-import { wave } from './test-models.ts';
 
 const model: CnnModel = {
   format: 'blinddx-cnn',

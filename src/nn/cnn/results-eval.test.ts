@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { tinyColourCnn } from '../../../test/fixtures/cnn-models.ts';
 import { HeContext } from '../../he/context.ts';
 import { encryptSymmetric, saveCiphertext } from '../../he/crypt.ts';
 import { encodeSlots } from '../../he/encoder.ts';
@@ -17,7 +18,6 @@ import {
 } from './results-eval.ts';
 import { floorChecks } from './results-report.ts';
 import { measureRow } from './results-row.ts';
-import { tinyColourCnn } from './test-models.ts';
 
 // A tiny colour net: conv 2→2 3×3/2 → degree-2 polynomial → dense 8→3.
 const model = tinyColourCnn('tiny-results');

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { tinyConvSquare } from '../../../test/fixtures/cnn-models.ts';
 import { HeContext } from '../../he/context.ts';
 import { saveCiphertext } from '../../he/crypt.ts';
 import { loadCiphertext, loadEvaluationKeys } from '../../he/hardened-load.ts';
@@ -9,7 +10,6 @@ import { EncryptedCnn } from './encrypted-executor.ts';
 import { loadClientPlan, loadServerPlan } from './plan.ts';
 import { planCnn } from './planner.ts';
 import { preprocessImage, referenceForward } from './reference.ts';
-import { tinyConvSquare } from './test-models.ts';
 
 // Each role gets only its own artifact (as JSON text) and its own context; bytes cross between them.
 test('client and server each run from their own plan artifact; only bytes cross', async () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { tinyColourCnn } from '../../../test/fixtures/cnn-models.ts';
 import { HeContext } from '../../he/context.ts';
 import { generateKeys } from '../../he/keys.ts';
 import { EncryptedCnn } from './encrypted-executor.ts';
 import { planCnn } from './planner.ts';
-import { tinyColourCnn } from './test-models.ts';
 import {
   aggregateLogits,
   classifyTilesPacked,

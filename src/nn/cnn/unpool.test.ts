@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { tinyColourCnn } from '../../../test/fixtures/cnn-models.ts';
 import { Rng } from '../train/rng.ts';
 import { parseCnnModel } from './ir.ts';
 import { referenceForward } from './reference.ts';
-import { tinyColourCnn } from './test-models.ts';
 import { unpoolLastAvgpool } from './unpool.ts';
 
 const rng = new Rng(5);

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { wave } from '../../../test/fixtures/cnn-models.ts';
 import { HeContext } from '../../he/context.ts';
 import { decrypt } from '../../he/crypt.ts';
 import { decodeSlots } from '../../he/encoder.ts';
 import { generateKeys } from '../../he/keys.ts';
 import type { CnnModel } from './ir.ts';
 import { referenceForward } from './reference.ts';
-import { wave } from './test-models.ts';
 import {
   im2colPatch,
   packWindowInputs,

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { tinyConvSquare } from '../../../../test/fixtures/cnn-models.ts';
 import { HeContext } from '../../../he/context.ts';
 import { loadCiphertext } from '../../../he/hardened-load.ts';
 import { generateKeys } from '../../../he/keys.ts';
 import { decryptOutput, encryptInputSeeded } from '../client.ts';
 import { planCnn } from '../planner.ts';
 import { preprocessImage, referenceForward } from '../reference.ts';
-import { tinyConvSquare } from '../test-models.ts';
 import { CnnPool } from './cnn-pool.ts';
 
 test('two pool workers run encrypted CNN inferences in parallel, results match float64', async () => {

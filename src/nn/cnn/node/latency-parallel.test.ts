@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { tinyColourCnn } from '../../../../test/fixtures/cnn-models.ts';
 import type { ImageDataset } from '../../data/dataset.ts';
 import { planCnn } from '../planner.ts';
 import { evaluatePlain } from '../results-eval.ts';
 import { measureRow } from '../results-row.ts';
-import { tinyColourCnn } from '../test-models.ts';
 import { evaluateLatencyOnPool } from './latency-parallel.ts';
 
 // The tiny colour net of results-eval.test.ts; labels = the float64 argmax except image 0.
