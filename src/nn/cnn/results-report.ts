@@ -31,7 +31,13 @@ export interface ResultRow {
   readonly encMsPerImage: number;
   readonly encBatches?: number;
   readonly encBatchSize?: number;
+  /** One batch's upload: seeded ciphertexts (what a client sends) if `encBatchBytesUpSeeded`. */
   readonly encBatchBytesUp?: number;
+  /**
+   * True for rows measured since batch uploads are counted seeded; older kept rows counted full
+   * serialized ciphertexts (2× larger) and are reported as `batchBytesUpFull` instead.
+   */
+  readonly encBatchBytesUpSeeded?: boolean;
   readonly encBatchBytesDown?: number;
   /** Latency: median ms per image over latencyImages single images in the latency plan. */
   readonly msPerImage: number;
@@ -167,7 +173,10 @@ export function resultsJson(
         msPerImage: Number(r.encMsPerImage.toFixed(2)),
         ...(r.encBatches !== undefined ? { batches: r.encBatches, batchSize: r.encBatchSize } : {}),
         ...(r.encBatchBytesUp !== undefined
-          ? { batchBytesUp: r.encBatchBytesUp, batchBytesDown: r.encBatchBytesDown }
+          ? {
+              [r.encBatchBytesUpSeeded ? 'batchBytesUp' : 'batchBytesUpFull']: r.encBatchBytesUp,
+              batchBytesDown: r.encBatchBytesDown,
+            }
           : {}),
       },
       latency: {

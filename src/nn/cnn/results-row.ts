@@ -176,6 +176,7 @@ export async function measureRow(
           encBatches: tp.batches,
           encBatchSize: tp.batchSize,
           encBatchBytesUp: tp.batchBytesUp,
+          encBatchBytesUpSeeded: true,
           encBatchBytesDown: tp.batchBytesDown,
         }
       : {}),
