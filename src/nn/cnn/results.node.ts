@@ -163,7 +163,7 @@ function markdown(rows: ResultRow[], missing: string[], sweep: SweepPoint[] | un
   const md: string[] = [
     '# Encrypted CNN results',
     '',
-    'Regenerate with **`npm run results`** (`node src/nn/cnn/results.node.ts`; about 1–1.5 hours on this',
+    'Regenerate with **`npm run results`** (`node src/nn/cnn/results.node.ts`; 1–1.5 hours for the other rows at their last run plus 31 min for CIFAR-10, on this',
     '2-core machine; `--rows a,b` re-measures single rows; do not edit by hand). The rows are `RESULTS_ROWS` in',
     '`src/nn/cnn/results-registry.node.ts`. One row per model and test set:',
     '',
