@@ -17,13 +17,33 @@ import type { OutputProtection } from './plan.ts';
 export const FLOOD_LOGIT_SIGMA_BITS = -9;
 
 /**
+ * Margin, in bits, of {@link predictedMaxSlotError} over the largest pre-flood slot error measured on
+ * the committed models (README "Calibration of λ").
+ */
+export const LAMBDA_MARGIN_BITS = 1;
+
+/**
+ * Predicted largest pre-flood slot error ε (all N/2 slots, logit units) of a protected program with
+ * scale primes of `scaleBits` bits whose outputs land at 2^outputScaleBits on a ring of degree n:
+ * 2^LAMBDA_MARGIN_BITS × the larger of
+ * - the computation error, 2^(21.8 − s) (fit on the MNIST latency plan: 2^−6.2 at s = 28, 2^−31.2
+ *   at s = 53 on the output slots), and
+ * - the rounding floor of the last rescale, n·2^−outputScaleBits: every slot, output or not, carries
+ *   it (measured 2^−33.0…2^−32.5 on the non-output slots at n = 16384, output scale 2^47).
+ * The floor is what bounds λ at 60-bit scales (throughput mode), where the computation error alone
+ * would predict λ = 22 while 17 is measured.
+ */
+export function predictedMaxSlotError(scalePrimeBits: number, outputScaleBits: number, n: number): number {
+  return 2 ** LAMBDA_MARGIN_BITS * Math.max(2 ** (21.8 - scalePrimeBits), n * 2 ** -outputScaleBits);
+}
+
+/**
  * The protection of a program whose parameters came from `chooseCnnParameters({ protect: true })`
  * (chain [60, s×depth, 60]) and which uses `depth` levels including the one that lands the outputs
  * at the output scale: responses at level `bits.length − 2 − depth`, scale 2^(bits[0] − I − 3) (the
  * 60-bit output prime holds the scale, I integer bits and the flood with a factor 4 to spare),
- * flood σ sized for 2^−9 per slot. `lambda` is a prediction (max slot error ε ≈ 2^(21.8 − s),
- * calibrated on the MNIST latency plan at s = 28, floored at 2^−40); measure it with
- * {@link measuredLambda}.
+ * flood σ sized for 2^−9 per slot. `lambda` is a conservative prediction from
+ * {@link predictedMaxSlotError}; measure it with {@link measuredLambda}.
  */
 export function outputProtection(
   literal: ParametersLiteral,
@@ -34,7 +54,7 @@ export function outputProtection(
   const n = literal.polyModulusDegree;
   const scaleBits = bits[0] - integerBits - 3;
   const floodSigmaBits = Math.floor(scaleBits + FLOOD_LOGIT_SIGMA_BITS - Math.log2(Math.sqrt(n / 2)));
-  const eps = Math.max(2 ** (21.8 - (literal.scaleBits ?? bits[1])), 2 ** -40);
+  const eps = predictedMaxSlotError(literal.scaleBits ?? bits[1], scaleBits, n);
   const lambda = Math.floor(floodSigmaBits + 0.5 - Math.log2(eps) - scaleBits);
   const level = bits.length - 2 - depth;
   if (level < 0) {

@@ -116,7 +116,7 @@ test('protected by default: one extraction level, a 60-bit output prime, 128-bit
   assert.equal(plan.client.params.polyModulusDegree, 16384);
   assert.deepEqual(plan.client.params.coeffModulusBits, [60, 53, 53, 53, 53, 53, 53, 60]);
   assert.deepEqual(plan.client.galoisSteps, open.client.galoisSteps);
-  assert.deepEqual(plan.client.protection, { level: 0, scaleBits: 47, floodSigmaBits: 31, lambda: 15 });
+  assert.deepEqual(plan.client.protection, { level: 0, scaleBits: 47, floodSigmaBits: 31, lambda: 14 });
   assert.deepEqual(plan.stats.schedule.at(-1), {
     stage: plan.server.stages.length - 1,
     kind: 'extract',
