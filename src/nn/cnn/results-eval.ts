@@ -136,6 +136,29 @@ export function evaluateSimulated(
   return { n: indices.length, acc: ok / indices.length, agreement: agree / indices.length };
 }
 
+/**
+ * Running score of decrypted logits against their float64 twin: accuracy on the labels, argmax
+ * agreement with the plaintext decisions and the largest |encrypted − float64| logit.
+ */
+export class LogitScore {
+  #n = 0;
+  #ok = 0;
+  #agree = 0;
+  #maxD = 0;
+  /** One image: its decrypted logits, the float64 logits, its label and the plaintext decision. */
+  add(got: ArrayLike<number>, want: ArrayLike<number>, label: number, plainPred: number): void {
+    for (let k = 0; k < want.length; k++) this.#maxD = Math.max(this.#maxD, Math.abs(want[k] - got[k]));
+    const k = argmax(got);
+    if (k === label) this.#ok++;
+    if (k === plainPred) this.#agree++;
+    this.#n++;
+  }
+  result(): Agreement & { readonly maxAbsLogitDelta: number } {
+    const n = this.#n;
+    return { n, acc: this.#ok / n, agreement: this.#agree / n, maxAbsLogitDelta: this.#maxD };
+  }
+}
+
 /** Encrypted accuracy, agreement and error of one encrypted execution. */
 export interface EncryptedResult extends Agreement {
   readonly mode: 'throughput' | 'latency';
@@ -180,9 +203,7 @@ export async function evaluateThroughput(
   const slots = Math.min(ctx.params.slots, opts.maxBatch ?? Number.POSITIVE_INFINITY);
   const batches = Math.ceil(indices.length / slots);
   const size = Math.ceil(indices.length / batches);
-  let ok = 0;
-  let agree = 0;
-  let maxD = 0;
+  const score = new LogitScore();
   let bytesUp = 0;
   let bytesDown = 0;
   const t0 = performance.now();
@@ -213,12 +234,7 @@ export async function evaluateThroughput(
     }
     part.forEach((i, j) => {
       const at = b * size + j;
-      const got = logits[j];
-      const want = plain.logits[at];
-      for (let k = 0; k < want.length; k++) maxD = Math.max(maxD, Math.abs(want[k] - got[k]));
-      const k = argmax(got);
-      if (k === ds.labels[i]) ok++;
-      if (k === plain.preds[at]) agree++;
+      score.add(logits[j], plain.logits[at], ds.labels[i], plain.preds[at]);
     });
     opts.onProgress?.('encrypted (throughput)', Math.min(indices.length, (b + 1) * size), indices.length);
   }
@@ -228,10 +244,7 @@ export async function evaluateThroughput(
     mode: 'throughput',
     protected: plan.protection !== undefined,
     params: paramsText(plan.params.literal),
-    n,
-    acc: ok / n,
-    agreement: agree / n,
-    maxAbsLogitDelta: maxD,
+    ...score.result(),
     msPerImage: ms / n,
     batches,
     batchSize: size,
@@ -282,9 +295,7 @@ export async function evaluateLatency(
   }
   const bytesUp = encryptInputSeeded(ctx, keys, plan.client, first).length;
   let bytesDown = 0;
-  let ok = 0;
-  let agree = 0;
-  let maxD = 0;
+  const score = new LogitScore();
   const times: number[] = [];
   indices.forEach((i, j) => {
     const px = modelImage(model, ds, i);
@@ -294,11 +305,7 @@ export async function evaluateLatency(
     const got = decryptOutput(keys, plan.client, out);
     times.push(performance.now() - t);
     if (j === 0) bytesDown = saveCiphertext(out).length;
-    const want = plain.logits[j];
-    for (let k = 0; k < want.length; k++) maxD = Math.max(maxD, Math.abs(want[k] - got[k]));
-    const k = argmax(got);
-    if (k === ds.labels[i]) ok++;
-    if (k === plain.preds[j]) agree++;
+    score.add(got, plain.logits[j], ds.labels[i], plain.preds[j]);
     if ((j + 1) % 10 === 0 || j + 1 === indices.length)
       opts.onProgress?.('encrypted (latency)', j + 1, indices.length);
   });
@@ -309,10 +316,7 @@ export async function evaluateLatency(
     mode: 'latency',
     protected: protection !== undefined,
     params: paramsText(plan.client.params),
-    n,
-    acc: ok / n,
-    agreement: agree / n,
-    maxAbsLogitDelta: maxD,
+    ...score.result(),
     msPerImage: times.reduce((a, b) => a + b, 0) / n,
     medianMs,
     imageMs: times,

@@ -1,14 +1,13 @@
 import { HeContext } from '../../../he/context.ts';
-import { loadCiphertext } from '../../../he/hardened-load.ts';
 import { generateKeys } from '../../../he/keys.ts';
 import type { ImageDataset } from '../../data/dataset.ts';
 import { NnError } from '../../errors.ts';
-import { decryptOutput, encryptInputSeeded } from '../client.ts';
+import { decryptResponse, encryptInputSeeded } from '../client.ts';
 import type { CnnModel } from '../ir.ts';
 import type { CnnPlan } from '../plan.ts';
 import {
-  argmax,
   type EncryptedResult,
+  LogitScore,
   modelImage,
   type PlainResult,
   type Progress,
@@ -43,7 +42,6 @@ export async function evaluateLatencyOnPool(
       `cannot start the pool: workers must be ≥ 1, got ${opts.workers}`,
     );
   const { client, server } = plan;
-  const protection = client.protection;
   using ctx = await HeContext.create(client.params);
   using keys = generateKeys(ctx, { relin: client.relin, galoisSteps: client.galoisSteps });
   await using pool = await CnnPool.create(server, client, keys.exportPublic(), opts.workers);
@@ -58,14 +56,7 @@ export async function evaluateLatencyOnPool(
   const lane = async () => {
     for (let j = next++; j < n; j = next++) {
       const up = encryptInputSeeded(ctx, keys, client, modelImage(model, ds, indices[j]));
-      const down = await pool.infer(up);
-      // Hardened, as a client reads a response: exactly the level and scale the protection announces.
-      using out = loadCiphertext(ctx, down, {
-        layout: { kind: 'slots', length: client.output.period, period: client.output.period },
-        ...(protection === undefined ? {} : { level: protection.level, scale: 2 ** protection.scaleBits }),
-        allowSeeded: false,
-      });
-      got[j] = decryptOutput(keys, client, out);
+      got[j] = decryptResponse(ctx, keys, client, await pool.infer(up));
       done++;
       if (done % 10 === 0 || done === n) opts.onProgress?.('encrypted (latency, pool)', done, n);
     }
@@ -73,24 +64,15 @@ export async function evaluateLatencyOnPool(
   await Promise.all(Array.from({ length: opts.workers }, lane));
   const wallMs = performance.now() - t0;
 
-  let ok = 0;
-  let agree = 0;
-  let maxD = 0;
+  const score = new LogitScore();
   indices.forEach((i, j) => {
-    const want = plain.logits[j];
-    for (let k = 0; k < want.length; k++) maxD = Math.max(maxD, Math.abs(want[k] - got[j][k]));
-    const k = argmax(got[j]);
-    if (k === ds.labels[i]) ok++;
-    if (k === plain.preds[j]) agree++;
+    score.add(got[j], plain.logits[j], ds.labels[i], plain.preds[j]);
   });
   return {
     mode: 'latency',
-    protected: protection !== undefined,
+    protected: client.protection !== undefined,
     params: paramsText(client.params),
-    n,
-    acc: ok / n,
-    agreement: agree / n,
-    maxAbsLogitDelta: maxD,
+    ...score.result(),
     msPerImage: wallMs / n,
   };
 }
