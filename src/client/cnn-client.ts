@@ -18,9 +18,8 @@
  * const r = await cnn.classify(pixels); // r.logits, r.probabilities, r.predicted
  */
 import { HeContext } from '../he/context.ts';
-import { loadCiphertext } from '../he/hardened-load.ts';
 import { generateKeys, type KeySet } from '../he/keys.ts';
-import { decryptOutput, encryptInputSeeded } from '../nn/cnn/client.ts';
+import { decryptResponse, encryptInputSeeded } from '../nn/cnn/client.ts';
 import type { ClientPlan } from '../nn/cnn/plan.ts';
 import { argmax, softmax } from '../nn/logits.ts';
 import { MODEL_KIND_HEADER, parseCnnLayout } from '../protocol/cnn-layout.ts';
@@ -110,15 +109,8 @@ export class RemoteCnn extends RemoteSession {
    */
   decrypt(result: Uint8Array): Float64Array {
     const { keys } = this.registered();
-    const p = this.plan.protection;
-    const period = this.plan.output.period;
     try {
-      using ct = loadCiphertext(this.ctx, result, {
-        layout: { kind: 'slots', length: period, period },
-        ...(p === undefined ? {} : { level: p.level, scale: 2 ** p.scaleBits }),
-        allowSeeded: false,
-      });
-      return decryptOutput(keys, this.plan, ct);
+      return decryptResponse(this.ctx, keys, this.plan, result);
     } catch (e) {
       throw new BlindDxError(
         'BAD_CIPHERTEXT',

@@ -2,6 +2,7 @@ import type { HeContext } from '../../he/context.ts';
 import { decrypt, encryptSymmetric, encryptSymmetricSeeded } from '../../he/crypt.ts';
 import { decodeSlots, encodeSlots } from '../../he/encoder.ts';
 import type { Ciphertext } from '../../he/handles.ts';
+import { loadCiphertext } from '../../he/hardened-load.ts';
 import type { KeySet } from '../../he/keys.ts';
 import { NnError } from '../errors.ts';
 import { checkAnnouncedShape } from './batch-protection.ts';
@@ -53,6 +54,27 @@ export function encryptInputSeeded(
 ): Uint8Array {
   using pt = encodeSlots(ctx, packInput(plan, pixels), { period: plan.input.period });
   return encryptSymmetricSeeded(keys, pt);
+}
+
+/**
+ * Client step 3 from the wire: the response bytes, decrypted to the logits. Hardened loading at
+ * exactly the level and scale the plan's protection announces (no seeded responses), then
+ * {@link decryptOutput}.
+ */
+export function decryptResponse(
+  ctx: HeContext,
+  keys: KeySet,
+  plan: ClientPlan,
+  bytes: Uint8Array,
+): Float64Array {
+  const p = plan.protection;
+  const period = plan.output.period;
+  using ct = loadCiphertext(ctx, bytes, {
+    layout: { kind: 'slots', length: period, period },
+    ...(p === undefined ? {} : { level: p.level, scale: 2 ** p.scaleBits }),
+    allowSeeded: false,
+  });
+  return decryptOutput(keys, plan, ct);
 }
 
 /**
