@@ -116,36 +116,35 @@ export async function measureRow(
     logits: encPos.map((j) => plain.logits[j]),
     preds: encPos.map((j) => plain.preds[j]),
   };
+  // Encrypted accuracy: throughput batches, a latency pass given by the caller (e.g. on a worker
+  // pool), or the single-process latency loop, whose per-image times are then the latency too.
   let enc: EncryptedResult;
-  let lat: LatencyResult;
-  if (mode === 'latency' && opts.encryptedLatencyPass === undefined) {
-    lat = await evaluateLatency(model, ds, encIdx, encPlain, { plan, onProgress: opts.onProgress });
-    enc = lat;
-  } else if (mode === 'latency') {
-    enc = await opts.encryptedLatencyPass!(model, ds, encIdx, encPlain, plan, opts.onProgress);
-    log(
-      `encrypted (latency plan, ${enc.protected ? 'protected' : 'unprotected'}) ${(100 * enc.acc).toFixed(2)}%, agreement ${(100 * enc.agreement).toFixed(2)}%, ${enc.msPerImage.toFixed(0)} ms/image wall`,
-    );
-    const k = Math.min(encN, latencyImages);
-    lat = await evaluateLatency(model, ds, encIdx.slice(0, k), firstOf(encPlain, k), {
-      plan,
-      onProgress: opts.onProgress,
-    });
-  } else {
-    const tp: ThroughputResult = await evaluateThroughput(model, ds, encIdx, encPlain, {
+  let lat: LatencyResult | undefined;
+  if (mode === 'throughput') {
+    enc = await evaluateThroughput(model, ds, encIdx, encPlain, {
       protect: opts.protect ?? true,
       ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
-    enc = tp;
+  } else if (opts.encryptedLatencyPass !== undefined) {
+    enc = await opts.encryptedLatencyPass(model, ds, encIdx, encPlain, plan, opts.onProgress);
+  } else {
+    lat = await evaluateLatency(model, ds, encIdx, encPlain, { plan, onProgress: opts.onProgress });
+    enc = lat;
+  }
+  if (lat === undefined) {
     log(
-      `encrypted (throughput, ${tp.protected ? 'protected' : 'unprotected'}) ${(100 * tp.acc).toFixed(2)}%, agreement ${(100 * tp.agreement).toFixed(2)}%, ${tp.msPerImage.toFixed(1)} ms/image`,
+      `encrypted (${enc.mode === 'throughput' ? 'throughput' : 'latency plan'}, ${enc.protected ? 'protected' : 'unprotected'}) ${(100 * enc.acc).toFixed(2)}%, agreement ${(100 * enc.agreement).toFixed(2)}%, ${enc.msPerImage.toFixed(1)} ms/image`,
     );
+    // Single-image latency, timed alone on the first images of the encrypted subset.
     const k = Math.min(encN, latencyImages);
-    lat = await evaluateLatency(model, ds, encIdx.slice(0, k), firstOf(encPlain, k), {
-      plan,
-      onProgress: opts.onProgress,
-    });
+    const first = {
+      ...encPlain,
+      n: k,
+      logits: encPlain.logits.slice(0, k),
+      preds: encPlain.preds.slice(0, k),
+    };
+    lat = await evaluateLatency(model, ds, encIdx.slice(0, k), first, { plan, onProgress: opts.onProgress });
   }
   log(
     `latency (${lat.protected ? 'protected' : 'unprotected'}) median ${lat.medianMs.toFixed(0)} ms over ${lat.n} images`,
@@ -184,11 +183,6 @@ export async function measureRow(
     measuredAt: new Date().toISOString(),
     wallSeconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
   };
-}
-
-/** The first k images of a plaintext result. */
-function firstOf(plain: PlainResult, k: number): PlainResult {
-  return { ...plain, n: k, logits: plain.logits.slice(0, k), preds: plain.preds.slice(0, k) };
 }
 
 /** The latency part of a row, from a latency-plan run. */
