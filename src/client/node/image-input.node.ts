@@ -14,7 +14,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import sharp from 'sharp';
 import {
   loadMedMnist,
   MEDMNIST_CLASSES,
@@ -81,22 +81,15 @@ export async function readImageInput(spec: string): Promise<ImageInput> {
   // A view, not a copy: a large DICOM file is held once.
   const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   if (looksLikeDicom(bytes, spec)) return { image: decodeDicom(bytes, source), source, kind: 'dicom' };
-  // The header first: the declared size is checked before any pixel is decoded.
-  let meta: Metadata;
-  try {
-    meta = await sharp(bytes, { limitInputPixels: MAX_IMAGE_SAMPLES }).metadata();
-  } catch (e) {
+  // The header first: the declared size is checked before any pixel is decoded. One sharp
+  // instance reads the header, then decodes (the documented metadata-then-pipeline pattern).
+  const image = sharp(bytes, { limitInputPixels: MAX_IMAGE_SAMPLES });
+  const cannotDecode = (e: unknown): never => {
     throw new ImageError('BAD_IMAGE', `${where}: cannot decode (${(e as Error).message})`);
-  }
+  };
+  const meta = await image.metadata().catch(cannotDecode);
   checkImageSize(where, { width: meta.width ?? 0, height: meta.height ?? 0, samples: meta.channels ?? 0 });
-  let decoded: { data: Buffer; info: OutputInfo };
-  try {
-    decoded = await sharp(bytes, { limitInputPixels: MAX_IMAGE_SAMPLES })
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-  } catch (e) {
-    throw new ImageError('BAD_IMAGE', `${where}: cannot decode (${(e as Error).message})`);
-  }
+  const decoded = await image.raw().toBuffer({ resolveWithObject: true }).catch(cannotDecode);
   const { width, height, channels } = decoded.info;
   if (channels < 1 || channels > 4)
     throw new ImageError('UNSUPPORTED_IMAGE', `${where}: ${channels} channels (1 to 4 are supported)`);
