@@ -45,8 +45,8 @@ export function isImageErrorCode(code: unknown): code is ImageErrorCode {
 /** An image the client cannot decode, with a stable {@link ImageErrorCode}. */
 export class ImageError extends Error {
   readonly code: ImageErrorCode;
-  constructor(code: ImageErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+  constructor(code: ImageErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'ImageError';
     this.code = code;
   }
