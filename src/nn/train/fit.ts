@@ -1,4 +1,5 @@
 import { NnError } from '../errors.ts';
+import { argmax, softmax } from '../logits.ts';
 import { Adam } from './adam.ts';
 import { type AugmentOptions, augmentInto } from './augment.ts';
 import { sizeOf } from './layer.ts';
@@ -92,13 +93,7 @@ export function logitsToProbs(logits: Float32Array, outputs: number): Float64Arr
     for (let i = 0; i < logits.length; i++) p[i] = 1 / (1 + Math.exp(-logits[i]));
     return p;
   }
-  for (let o = 0; o < logits.length; o += outputs) {
-    let m = -Infinity;
-    for (let j = 0; j < outputs; j++) m = Math.max(m, logits[o + j]);
-    let s = 0;
-    for (let j = 0; j < outputs; j++) s += p[o + j] = Math.exp(logits[o + j] - m);
-    for (let j = 0; j < outputs; j++) p[o + j] /= s;
-  }
+  for (let o = 0; o < logits.length; o += outputs) p.set(softmax(logits.subarray(o, o + outputs)), o);
   return p;
 }
 
@@ -107,11 +102,7 @@ export function predictClasses(probs: Float64Array, outputs: number): Uint8Array
   if (outputs === 1) return Uint8Array.from(probs, (p) => (p >= 0.5 ? 1 : 0));
   const n = probs.length / outputs;
   const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let j = 1; j < outputs; j++) if (probs[i * outputs + j] > probs[i * outputs + best]) best = j;
-    out[i] = best;
-  }
+  for (let i = 0; i < n; i++) out[i] = argmax(probs.subarray(i * outputs, (i + 1) * outputs));
   return out;
 }
 
