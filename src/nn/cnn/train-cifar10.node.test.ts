@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { loadCnnModelWeights } from '../train/cnn-export.ts';
 import { Rng } from '../train/rng.ts';
 import { packInput } from './client.ts';
 import { runStages } from './executor.ts';
 import { planCnn } from './planner.ts';
 import { preprocessImage, referenceForward } from './reference.ts';
 import { SimBackend } from './sim-backend.ts';
-import { buildNet, exportModel, loadWeights } from './train-cifar10.node.ts';
+import { buildNet, exportModel } from './train-cifar10.node.ts';
 
 test('exported CIFAR-10 net: IR reference = float32 net, and its plan simulates within 1e-2', () => {
   const net = buildNet('c4k6s4p1,c4k3s1,p2', 5);
@@ -28,7 +29,7 @@ test('exported CIFAR-10 net: IR reference = float32 net, and its plan simulates 
 
   // A checkpoint loaded into a fresh network exports the same IR.
   const again = buildNet('c4k6s4p1,c4k3s1,p2', 6);
-  loadWeights(again, model);
+  loadCnnModelWeights(again, model);
   assert.deepEqual(exportModel(again, pre, 'cifar10-tiny'), model);
 
   const plan = planCnn(model);

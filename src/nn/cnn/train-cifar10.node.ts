@@ -106,11 +106,6 @@ export function exportModel(net: Sequential, pre: { mean: number[]; std: number[
   return parseCnnModel({ ...ir, layers });
 }
 
-/** Loads the weights (and BatchNorm statistics) of an IR written by {@link exportModel} into `net`. */
-export function loadWeights(net: Sequential, model: CnnModel): void {
-  loadCnnModelWeights(net, model);
-}
-
 /** Per-channel mean/std of the (training) images in [0, 1], rounded to 4 digits. */
 function channelStats(d: ImageDataset, idx: Uint32Array): { mean: number[]; std: number[] } {
   const s = [0, 0, 0];
@@ -292,7 +287,7 @@ async function main(): Promise<void> {
     if (values['init-from'] !== undefined) {
       const from = resolve(values['init-from']);
       const init = parseCnnModel(JSON.parse(readFileSync(join(from, 'model.json'), 'utf8')));
-      loadWeights(net, values['init-unpool'] ? unpoolLastAvgpool(init) : init);
+      loadCnnModelWeights(net, values['init-unpool'] ? unpoolLastAvgpool(init) : init);
       previous = JSON.parse(readFileSync(join(from, 'training.json'), 'utf8'));
       log(`initialised from ${from}`);
     }
