@@ -2,7 +2,7 @@ import type { Param } from './layer.ts';
 
 /**
  * Options of {@link Adam}; `weightDecay` is decoupled (AdamW) and skipped for params marked
- * `decay: false` (BatchNorm γ/β) and for params named `….bias` (biases, poly coefficients).
+ * `decay: false` (biases, poly coefficients, BatchNorm γ/β).
  */
 export interface AdamOptions {
   lr: number;
@@ -47,10 +47,10 @@ export class Adam {
     const b1 = this._b1;
     const b2 = this._b2;
     for (let i = 0; i < this._params.length; i++) {
-      const { value, grad, name, decay: decays } = this._params[i];
+      const { value, grad, decay: decays } = this._params[i];
       const m = this._m[i];
       const v = this._v[i];
-      const decay = decays === false || name.endsWith('.bias') ? 0 : this.lr * this._wd;
+      const decay = decays === false ? 0 : this.lr * this._wd;
       for (let j = 0; j < value.length; j++) {
         const g = grad[j];
         m[j] = b1 * m[j] + (1 - b1) * g;

@@ -46,6 +46,7 @@ export class Conv2d implements Layer {
       name: `${name}.bias`,
       value: new Float32Array(outChannels),
       grad: new Float32Array(outChannels),
+      decay: false,
     };
   }
 

@@ -38,6 +38,7 @@ export class Dense implements Layer {
       name: `${name}.bias`,
       value: new Float32Array(config.units),
       grad: new Float32Array(config.units),
+      decay: false,
     };
   }
   params(): Param[] {

@@ -4,8 +4,8 @@ export interface Param {
   readonly value: Float32Array;
   readonly grad: Float32Array;
   /**
-   * `false`: AdamW's decoupled weight decay never shrinks this tensor (BatchNorm γ/β). Unset means
-   * decayed, except that params named `….bias` are undecayed too (`adam.ts`).
+   * `false`: AdamW's decoupled weight decay never shrinks this tensor (biases, poly coefficients,
+   * BatchNorm γ/β). Unset means decayed.
    */
   readonly decay?: boolean;
 }

@@ -20,11 +20,12 @@ export class Poly2 implements Layer {
     this.inShape = inShape;
     this.outShape = inShape;
     const init = config.init ?? [0, 0, 1];
-    // Named `.bias`-like so AdamW leaves the three scalars undecayed.
+    // AdamW leaves the three scalars undecayed (`decay: false`, like a bias).
     this.coeffs = {
       name: `${name}.poly.bias`,
       value: Float32Array.from(init),
       grad: new Float32Array(3),
+      decay: false,
     };
   }
   params(): Param[] {

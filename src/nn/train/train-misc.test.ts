@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Adam } from './adam.ts';
 import { fit } from './fit.ts';
 import { balancedClassWeights } from './loss.ts';
 import { accuracy, macroAuc, rocAuc } from './metrics.ts';
@@ -20,6 +21,26 @@ test('Rng is deterministic per seed and roughly uniform/normal', () => {
   const nm = ns.reduce((s, v) => s + v, 0) / ns.length;
   const nv = ns.reduce((s, v) => s + (v - nm) ** 2, 0) / ns.length;
   assert.ok(Math.abs(nm) < 0.06 && Math.abs(nv - 1) < 0.1);
+});
+
+test('AdamW decays conv/dense weights but not biases or poly coefficients', () => {
+  const net = new Sequential(
+    [1, 4, 4],
+    [
+      { type: 'conv2d', outChannels: 2, kernel: 3, stride: 1, padding: 1 },
+      { type: 'poly', init: [0.5, 0.25, 1] },
+      { type: 'dense', units: 3 },
+    ],
+    new Rng(3),
+  );
+  for (const p of net.params()) p.value.fill(2);
+  const opt = new Adam(net.params(), { lr: 0.1, weightDecay: 0.5 });
+  net.zeroGrad(); // zero gradients: only the decoupled decay can move a value
+  opt.step();
+  for (const p of net.params()) {
+    const want = p.name.endsWith('.weight') ? 2 * 0.95 : 2;
+    for (const v of p.value) assert.ok(Math.abs(v - want) <= 1e-6, `${p.name}: ${v} vs ${want}`);
+  }
 });
 
 test('rocAuc handles ties and perfect separation', () => {
